@@ -1,0 +1,152 @@
+"""Chapter results: each notebook's headline numbers, saved to ``data/results`` and shown as a table.
+
+A full-mode run writes ``data/results/<chapter>.json`` (committed; the README's table is built from
+these files); a fast-mode run writes ``<chapter>.fast.json`` (git-ignored) so smoke runs never
+overwrite the measured numbers. Rebuild the README table with::
+
+    python -m course_utils.results --update-readme      # or --check to verify it is current
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import math
+import sys
+from pathlib import Path
+
+from . import config
+
+CHAPTERS = {
+    "00": ("Setup & PyTorch primer", "00_setup_and_pytorch.ipynb"),
+    "01": ("Pixels & classical CV", "01_pixels_and_classical_cv.ipynb"),
+    "02": ("CNNs", "02_cnns.ipynb"),
+    "03": ("Object detection", "03_detection.ipynb"),
+    "04": ("Segmentation", "04_segmentation.ipynb"),
+    "05": ("GANs & diffusion", "05_gans_and_diffusion.ipynb"),
+    "06": ("ViT from scratch & self-supervised", "06_vit_from_scratch.ipynb"),
+    "07": ("CLIP & multimodal", "07_clip_and_multimodal.ipynb"),
+    "08": ("Deployment", "08_deployment.ipynb"),
+    "09": ("Video, motion & 3D", "09_video_and_3d.ipynb"),
+}
+README_START, README_END = "<!-- results-table:start -->", "<!-- results-table:end -->"
+
+
+def results_path(chapter: str, mode: str) -> Path:
+    if chapter not in CHAPTERS:
+        raise ValueError(f"chapter must be one of {sorted(CHAPTERS)}, got {chapter!r}")
+    suffix = ".json" if mode == "full" else ".fast.json"
+    return config.results_dir() / f"{chapter}{suffix}"
+
+
+def record_results(chapter: str, metrics: dict[str, float], headline: str, extra_packages=()) -> dict:
+    """Save the run's headline ``metrics`` with mode, device, whole-notebook seconds and versions.
+
+    ``headline`` names the metric the README shows (it must be a key of ``metrics``).
+    """
+    if not metrics:
+        raise ValueError("metrics must name at least one measured number")
+    if headline not in metrics:
+        raise ValueError(f"headline must be one of the metric names {sorted(metrics)}, got {headline!r}")
+    for name, value in metrics.items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            raise ValueError(f"metric {name!r} must be a finite number, got {value!r}")
+    record = {
+        "chapter": chapter,
+        "title": CHAPTERS.get(chapter, ("?",))[0],
+        "mode": config.mode(),
+        "device": config.device_description(),
+        "seconds": round(config.chapter_seconds(chapter), 1),
+        "headline": headline,
+        "metrics": {k: float(v) for k, v in metrics.items()},
+        "versions": config.package_versions(("torch", "torchvision", *extra_packages)),
+        "recorded": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    path = results_path(chapter, record["mode"])
+    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return record
+
+
+def load_results(mode: str = "full") -> dict[str, dict]:
+    """Every recorded chapter result of ``mode``, keyed by chapter."""
+    found = {}
+    for chapter in CHAPTERS:
+        path = results_path(chapter, mode)
+        if path.exists():
+            found[chapter] = json.loads(path.read_text(encoding="utf-8"))
+    return found
+
+
+def format_record(record: dict) -> str:
+    """A small Markdown table of one run's metrics (what a notebook shows at its end)."""
+    heading = (f"Chapter {record['chapter']} — {record['mode']} mode on {record['device']}, "
+               f"{record['seconds']:.0f} s for the whole notebook")
+    lines = [heading, "", "| metric | value |", "|---|---|"]
+    lines += [f"| {name} | {value:.4g} |" for name, value in record["metrics"].items()]
+    return "\n".join(lines)
+
+
+def show_record(record: dict):
+    """Display :func:`format_record` as Markdown in a notebook (plain text elsewhere)."""
+    text = format_record(record)
+    try:
+        from IPython.display import Markdown, display
+        display(Markdown(text))
+    except ImportError:  # pragma: no cover - IPython is always there in notebooks
+        print(text)
+
+
+def readme_table(results: dict[str, dict] | None = None) -> str:
+    """The README's chapter table, built from the committed full-mode result files."""
+    results = load_results("full") if results is None else results
+    lines = ["| # | chapter | notebook | headline result (full mode) | full-mode run time | device |",
+             "|---|---|---|---|---|---|"]
+    for chapter, (title, notebook) in CHAPTERS.items():
+        record = results.get(chapter)
+        if record is None:
+            lines.append(f"| {chapter} | {title} | — | not written yet | — | — |")
+            continue
+        name = record["headline"]
+        minutes, seconds = divmod(round(record["seconds"]), 60)
+        lines.append(f"| {chapter} | {title} | [{notebook}](notebooks/{notebook}) | "
+                     f"{name} = {record['metrics'][name]:.4g} | {minutes} min {seconds:02d} s | "
+                     f"{record['device'].split(' (')[0]} |")
+    return "\n".join(lines)
+
+
+def update_readme(readme: Path | None = None, check: bool = False) -> bool:
+    """Rewrite the table between the README markers; with ``check``, only report whether it is current."""
+    readme = readme or config.repo_root() / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    if README_START not in text or README_END not in text:
+        raise ValueError(f"{readme} lacks the markers {README_START} … {README_END}")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    new_text = f"{head}{README_START}\n{readme_table()}\n{README_END}{tail}"
+    if check:
+        return new_text == text
+    readme.write_text(new_text, encoding="utf-8")
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course_utils.results")
+    parser.add_argument("--update-readme", action="store_true", help="rewrite the README's results table")
+    parser.add_argument("--check", action="store_true", help="exit 1 if the README table is out of date")
+    args = parser.parse_args(argv)
+    if args.check:
+        current = update_readme(check=True)
+        print("README results table is current" if current else
+              "README results table is stale: run python -m course_utils.results --update-readme")
+        return 0 if current else 1
+    if args.update_readme:
+        update_readme()
+        print("README results table rebuilt")
+        return 0
+    print(readme_table())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

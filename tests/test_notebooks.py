@@ -1,0 +1,91 @@
+"""Notebook hygiene and committed checkpoints: what a reader on GitHub and CI rely on.
+
+(The notebooks themselves are executed by nbval: ``pytest`` collects ``notebooks/*.ipynb`` with the
+``--nbval-lax`` option set in pyproject.toml.)
+"""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from course_utils import results, train
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+CHECKPOINTS = sorted((ROOT / "data" / "checkpoints").glob("*.pt"))
+
+
+def _load(path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _code_cells(notebook):
+    return [c for c in notebook["cells"] if c["cell_type"] == "code" and "".join(c["source"]).strip()]
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "no notebooks found"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_outputs_come_from_one_top_to_bottom_run_without_errors(path):
+    cells = _code_cells(_load(path))
+    assert [c["execution_count"] for c in cells] == list(range(1, len(cells) + 1)), \
+        "execution counts are not 1..N: re-run the notebook top to bottom"
+    assert any(c["outputs"] for c in cells), "no outputs committed"
+    errors = [o.get("ename") for c in cells for o in c["outputs"] if o["output_type"] == "error"]
+    assert not errors, f"error outputs committed: {errors}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_anatomy_badge_objectives_setup_exercises_results(path):
+    notebook = _load(path)
+    chapter = path.stem[:2]
+    first = "".join(notebook["cells"][0]["source"])
+    assert f"colab.research.google.com/github/{__import__('course_utils').COLAB_REPO}/blob/main/notebooks/" \
+           f"{path.name}" in first, "the first cell needs the Open-in-Colab badge for this notebook"
+    assert re.search(r"\n1\. .+\n2\. .+\n3\. ", first), "the first cell needs 3-6 numbered learning objectives"
+    code = "\n".join("".join(c["source"]) for c in _code_cells(notebook))
+    assert f'course_utils.setup("{chapter}")' in code
+    assert "check_" in code, "exercises need check_… calls"
+    assert f'record_results("{chapter}"' in code
+    assert path.name == results.CHAPTERS[chapter][1]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_results_are_from_a_full_run(path):
+    chapter = path.stem[:2]
+    record = json.loads((ROOT / "data" / "results" / f"{chapter}.json").read_text())
+    assert record["mode"] == "full" and record["chapter"] == chapter
+    assert record["headline"] in record["metrics"] and record["seconds"] > 0
+
+
+def test_readme_results_table_is_current():
+    assert results.update_readme(ROOT / "README.md", check=True), \
+        "README table is stale: python -m course_utils.results --update-readme"
+
+
+def _model_class_from_notebooks(name):
+    """Execute the notebook cell that defines class ``name`` (the code a student runs)."""
+    for path in NOTEBOOKS:
+        for cell in _code_cells(_load(path)):
+            source = "".join(cell["source"])
+            if re.search(rf"^class {name}\(", source, re.MULTILINE):
+                namespace = {"torch": torch, "nn": nn, "__name__": "checkpoint_test"}
+                exec(compile(source, f"{path.name}:{name}", "exec"), namespace)  # noqa: S102 - our own notebook
+                return namespace[name]
+    raise AssertionError(f"no notebook defines class {name}")
+
+
+@pytest.mark.parametrize("path", CHECKPOINTS, ids=lambda p: p.stem)
+def test_checkpoints_are_small_safe_and_load_into_the_current_code(path):
+    assert path.stat().st_size <= 10 * 1024 * 1024, "checkpoints must stay ≤ 10 MB"
+    payload = torch.load(path, weights_only=True)
+    assert payload["mode"] == "full" and payload["metrics"]
+    model_class = _model_class_from_notebooks(payload["model_class"])
+    model = model_class(**payload["config"].get("model", {}))  # convention: constructor kwargs
+    train.load_checkpoint(path.stem, model)

@@ -1,0 +1,73 @@
+import json
+
+import pytest
+
+from course_utils import config, results
+
+
+def test_record_results_writes_full_record(isolated_repo):
+    config.setup("00")
+    record = results.record_results("00", {"test_accuracy": 0.98, "params": 100}, headline="test_accuracy")
+    path = isolated_repo / "data" / "results" / "00.json"
+    saved = json.loads(path.read_text())
+    assert saved == record
+    assert saved["mode"] == "full" and saved["chapter"] == "00" and saved["seconds"] >= 0
+    assert saved["metrics"] == {"test_accuracy": 0.98, "params": 100.0}
+    assert {"torch", "torchvision", "python"} <= set(saved["versions"])
+
+
+def test_fast_mode_never_overwrites_full_results(isolated_repo, monkeypatch):
+    monkeypatch.setenv("COURSE_FAST", "1")
+    config.setup("00")
+    results.record_results("00", {"acc": 0.5}, headline="acc")
+    assert (isolated_repo / "data" / "results" / "00.fast.json").exists()
+    assert not (isolated_repo / "data" / "results" / "00.json").exists()
+
+
+@pytest.mark.parametrize("metrics, headline, message", [
+    ({}, "acc", "at least one"),
+    ({"acc": 0.5}, "loss", "headline must be one of"),
+    ({"acc": float("nan")}, "acc", "finite number"),
+    ({"acc": "high"}, "acc", "finite number"),
+])
+def test_record_results_validates(isolated_repo, metrics, headline, message):
+    config.setup("00")
+    with pytest.raises(ValueError, match=message):
+        results.record_results("00", metrics, headline=headline)
+
+
+def test_unknown_chapter_is_rejected(isolated_repo):
+    with pytest.raises(ValueError, match="chapter must be one of"):
+        results.results_path("42", "full")
+
+
+def _readme(root):
+    text = f"# Course\n\nintro\n\n{results.README_START}\nold\n{results.README_END}\n\nafter\n"
+    (root / "README.md").write_text(text)
+    return root / "README.md"
+
+
+def test_readme_table_is_rebuilt_from_result_files(isolated_repo, capsys):
+    readme = _readme(isolated_repo)
+    config.setup("00")
+    results.record_results("00", {"test_accuracy": 0.9812}, headline="test_accuracy")
+    assert results.main(["--check"]) == 1
+    assert results.main(["--update-readme"]) == 0
+    text = readme.read_text()
+    assert "test_accuracy = 0.9812" in text and "not written yet" in text
+    assert text.startswith("# Course") and text.endswith("after\n")
+    assert results.main(["--check"]) == 0
+    assert results.main([]) == 0 and "| 00 |" in capsys.readouterr().out
+
+
+def test_update_readme_needs_markers(isolated_repo):
+    (isolated_repo / "README.md").write_text("no markers")
+    with pytest.raises(ValueError, match="lacks the markers"):
+        results.update_readme()
+
+
+def test_format_record_lists_metrics(isolated_repo, capsys):
+    config.setup("00")
+    record = results.record_results("00", {"acc": 0.5}, headline="acc")
+    assert "| acc | 0.5 |" in results.format_record(record)
+    results.show_record(record)
