@@ -259,7 +259,7 @@ def fetch(name: str, quiet: bool = False) -> Path:
         tried.append(f"mirror: {MIRROR_ENV} is not set")
     for url in asset.urls:
         if _NetworkState.down_reason and not url.startswith("file:"):
-            tried.append(f"{url}: skipped, network unreachable ({_NetworkState.down_reason})")
+            tried.append(f"{url}: skipped, an earlier download found the network {_NetworkState.down_reason}")
             continue
         try:
             say(f"{asset.name}: downloading {url}")
@@ -348,6 +348,23 @@ def torchvision_weights(weights):
         hub_target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, hub_target)
     return weights
+
+
+def ultralytics_weights(filename: str) -> Path:
+    """The local path of an Ultralytics checkpoint (e.g. ``"yolov8n.pt"``) fetched through the registry.
+
+    Pass the returned path to ``ultralytics.YOLO(path)`` so Ultralytics never downloads on its own.
+    Only registered (checksum-pinned) files are fetched; anything else is reported, not downloaded.
+    """
+    if not isinstance(filename, str) or not filename.endswith(".pt"):
+        raise ValueError(f"expected an Ultralytics checkpoint file name such as 'yolov8n.pt', got {filename!r}")
+    asset = next((a for a in REGISTRY.values() if a.group == "weights" and a.filename == filename), None)
+    if asset is None:
+        raise AssetUnavailableError(
+            f"{filename} is not in the course's asset registry, so its checksum cannot be verified.\n"
+            f"Registered weights: {sorted(a.filename for a in REGISTRY.values() if a.group == 'weights')}.\n"
+            "Add a registry entry (URL, sha256, size, licence) in course_utils/assets.py to use it.")
+    return fetch(asset.name)
 
 
 # --- command line ------------------------------------------------------------------------------------

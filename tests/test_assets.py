@@ -428,7 +428,7 @@ def test_after_a_connection_failure_later_downloads_are_skipped(make_asset, refu
     with pytest.raises(AssetUnavailableError) as info:
         assets.fetch(second.name, quiet=True)
     (attempt,) = [t for t in info.value.tried[second.name] if "other.bin" in t]
-    assert "skipped, network unreachable" in attempt
+    assert "skipped, an earlier download found the network unreachable" in attempt
 
 
 def test_fetch_of_a_group_name_raises_value_error(make_asset):
@@ -665,7 +665,7 @@ def test_module_cli_without_mirror_or_network_fails_fast_with_a_message(cli_runs
     assert result.returncode == 1, result.stderr
     assert "Could not get 4 file(s)" in result.stderr
     assert "python -m course_utils.assets fetch mnist" in result.stderr
-    assert "skipped, network unreachable" in result.stderr
+    assert "skipped, an earlier download found the network unreachable" in result.stderr
     assert "Traceback" not in result.stderr
     assert not list(result.cache.rglob("*.gz"))
 
@@ -728,3 +728,17 @@ def test_cli_rejects_a_bad_timeout_up_front(value, monkeypatch, capsys):
     monkeypatch.setenv("COURSE_DOWNLOAD_TIMEOUT", value)
     assert assets.main(["fetch", "mnist"]) == 2
     assert "COURSE_DOWNLOAD_TIMEOUT must be a positive number" in capsys.readouterr().err
+
+
+def test_ultralytics_weights_come_from_the_registry(make_asset, mirror):
+    asset, payload = make_asset(name="weights/tiny-yolo", group="weights", target="weights/tiny-yolo.pt")
+    _put(mirror / "data" / asset.target, payload)
+    path = assets.ultralytics_weights("tiny-yolo.pt")
+    assert path == assets.cache_path(asset) and path.read_bytes() == payload
+
+
+def test_ultralytics_weights_unregistered_or_bad_names(make_asset):
+    with pytest.raises(AssetUnavailableError, match="yolov99x.pt is not in the course's asset registry"):
+        assets.ultralytics_weights("yolov99x.pt")
+    with pytest.raises(ValueError, match="Ultralytics checkpoint file name"):
+        assets.ultralytics_weights("yolov8n")

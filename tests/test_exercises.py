@@ -53,3 +53,120 @@ def test_checker_accepts_solution_and_rejects_typical_mistakes(checker, referenc
     for description, wrong in wrong_answers:
         result = checker(wrong)
         assert result.status == "failed", f"{checker.__name__} accepted a wrong answer: {description}"
+
+
+# --- chapter 01: pixels and classical computer vision ---------------------------------------------------
+# (imports kept with the chapter's cases so the ch00 part above stays untouched)
+
+import cv2
+import numpy as np
+import torch.nn.functional as F
+from skimage import data as skdata
+
+from course_utils.exercises import ch01
+from solutions import ch01 as solution01
+
+_BT601 = np.array([0.299, 0.587, 0.114])
+_SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+
+
+def _conv(image, kernel, padding):
+    return F.conv2d(image[None, None], kernel[None, None], padding=padding)[0, 0]
+
+
+def _replicate_padded(image, kernel):
+    p = kernel.shape[0] // 2
+    return F.conv2d(F.pad(image[None, None], (p, p, p, p), mode="replicate"), kernel[None, None])[0, 0]
+
+
+def _gradients(image):
+    return _conv(image, _SOBEL_X, 1), _conv(image, _SOBEL_X.T, 1)
+
+
+def _lut_equalize(image, subtract_min=True, as_float=False, constant_rule=True):
+    histogram = np.bincount(image.ravel(), minlength=256)
+    cdf = np.cumsum(histogram)
+    cdf_min = cdf[np.flatnonzero(histogram)[0]] if subtract_min else 0
+    if constant_rule and cdf_min == image.size:
+        return image.copy()
+    lut = np.rint((cdf - cdf_min) * 255 / max(image.size - cdf_min, 1))
+    return lut[image] if as_float else np.clip(lut, 0, 255).astype(np.uint8)[image]
+
+
+def _min_max_stretch(image):
+    low, high = float(image.min()), float(image.max())
+    return np.rint((image - low) * 255 / max(high - low, 1)).astype(np.uint8)
+
+
+CH01 = [
+    (ch01.check_conv2d, solution01.conv2d, [
+        ("flipped kernel (true convolution)", lambda im, k: _conv(im, k.flip(0, 1), k.shape[0] // 2)),
+        ("no padding (valid, smaller output)", lambda im, k: _conv(im, k, 0)),
+        ("padding 1 for every kernel size", lambda im, k: _conv(im, k, 1)),
+        ("replicate instead of zero padding", _replicate_padded),
+        ("transposed kernel", lambda im, k: _conv(im, k.T, k.shape[0] // 2)),
+    ]),
+    (ch01.check_rgb_to_gray, solution01.rgb_to_gray, [
+        ("plain mean of the channels", lambda im: np.rint(im.mean(axis=-1)).astype(np.uint8)),
+        ("BGR order", lambda im: np.rint(im[..., ::-1] @ _BT601).astype(np.uint8)),
+        ("float output", lambda im: im @ _BT601),
+        ("truncated instead of rounded", lambda im: (im @ _BT601).astype(np.uint8)),
+    ]),
+    (ch01.check_sobel_magnitude, solution01.sobel_magnitude, [
+        ("L1 magnitude |gx| + |gy|", lambda im: sum(g.abs() for g in _gradients(im))),
+        ("only gx", lambda im: _gradients(im)[0].abs()),
+        ("squared magnitude (no sqrt)", lambda im: sum(g ** 2 for g in _gradients(im))),
+    ]),
+    (ch01.check_equalize_histogram, solution01.equalize_histogram, [
+        ("min-max contrast stretch", _min_max_stretch),
+        ("forgot to subtract cdf_min", lambda im: _lut_equalize(im, subtract_min=False)),
+        ("returns float", lambda im: _lut_equalize(im, as_float=True)),
+        ("no constant-image rule", lambda im: _lut_equalize(im, constant_rule=False)),
+    ]),
+]
+
+
+@pytest.mark.parametrize("checker, reference, wrong_answers", CH01, ids=lambda v: getattr(v, "__name__", ""))
+def test_ch01_checker_accepts_solution_and_rejects_typical_mistakes(checker, reference, wrong_answers):
+    assert checker(reference).status == "passed"
+    assert checker(_not_solved).status == "not solved"
+    for description, wrong in wrong_answers:
+        result = checker(wrong)
+        assert result.status == "failed", f"{checker.__name__} accepted a wrong answer: {description}"
+
+
+def _photo_conv2d():
+    image = torch.from_numpy(skdata.camera()).float() / 255
+    kernel = torch.randn(5, 5, generator=torch.Generator().manual_seed(0))
+    return solution01.conv2d(image, kernel).numpy(), _conv(image, kernel, 2).numpy()
+
+
+def _photo_rgb_to_gray():
+    image = skdata.astronaut()
+    return solution01.rgb_to_gray(image), cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+
+def _photo_sobel_magnitude():
+    image = skdata.camera().astype(np.float64) / 255
+    gx = cv2.Sobel(image, cv2.CV_64F, 1, 0, ksize=3, borderType=cv2.BORDER_CONSTANT)
+    gy = cv2.Sobel(image, cv2.CV_64F, 0, 1, ksize=3, borderType=cv2.BORDER_CONSTANT)
+    return solution01.sobel_magnitude(torch.from_numpy(image).float()).numpy(), cv2.magnitude(gx, gy)
+
+
+def _photo_equalize_histogram():
+    image = skdata.camera()
+    return solution01.equalize_histogram(image), cv2.equalizeHist(image)
+
+
+@pytest.mark.parametrize("name, compute, tolerance", [
+    ("conv2d vs F.conv2d", _photo_conv2d, 1e-4),
+    ("rgb_to_gray vs cv2.cvtColor(RGB2GRAY)", _photo_rgb_to_gray, 1),
+    ("sobel_magnitude vs cv2.Sobel + cv2.magnitude", _photo_sobel_magnitude, 1e-4),
+    ("equalize_histogram vs cv2.equalizeHist", _photo_equalize_histogram, 0),
+])
+def test_ch01_solution_matches_library_on_a_real_photo(name, compute, tolerance):
+    got, expected = compute()
+    assert got.shape == expected.shape, f"{name}: shape {got.shape} vs {expected.shape}"
+    assert got.dtype == expected.dtype or np.issubdtype(got.dtype, np.floating), f"{name}: dtype {got.dtype}"
+    max_diff = float(np.abs(got.astype(np.float64) - expected.astype(np.float64)).max())
+    assert max_diff <= tolerance, f"{name}: max abs difference {max_diff:g} > {tolerance:g}"
