@@ -19,12 +19,12 @@ __version__ = "0.1.0"
 COLAB_REPO = "open-cv-course/pixels-to-clip"
 
 
-def setup(chapter: str, seed: int = 0, extra_packages=()) -> dict:
-    """The first call of every notebook: caches, seeds, and the mode/device/versions report."""
+def setup(chapter: str, seed: int = 0, extra_packages=(), figure_format: str = "png") -> dict:
+    """The first call of every notebook: caches, seeds, figure format, and the mode/device/versions report."""
     from .assets import configure_library_caches
 
     configure_library_caches()
-    return _setup_environment(chapter, seed=seed, extra_packages=extra_packages)
+    return _setup_environment(chapter, seed=seed, extra_packages=extra_packages, figure_format=figure_format)
 
 
 __all__ = [

@@ -311,3 +311,16 @@ def test_course_device_cuda_without_a_gpu_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("COURSE_DEVICE", "cuda")
     with pytest.raises(ValueError, match="no CUDA device"):
         config.get_device()
+
+
+def test_figure_format_is_validated_and_applied_in_ipython(monkeypatch):
+    with pytest.raises(ValueError, match="figure_format must be 'png' or 'jpeg', got 'gif'"):
+        config._configure_matplotlib("gif")
+    import IPython
+    import matplotlib_inline.backend_inline as inline
+
+    calls = []
+    monkeypatch.setattr(IPython, "get_ipython", lambda: object())  # pretend to run in a notebook
+    monkeypatch.setattr(inline, "set_matplotlib_formats", lambda *f, **k: calls.append((f, k)))
+    config._configure_matplotlib("jpeg")
+    assert calls == [(("jpeg",), {"pil_kwargs": {"quality": 85}})]

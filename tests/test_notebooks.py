@@ -50,7 +50,7 @@ def test_anatomy_badge_objectives_setup_exercises_results(path):
            f"{path.name}" in first, "the first cell needs the Open-in-Colab badge for this notebook"
     assert re.search(r"\n1\. .+\n2\. .+\n3\. ", first), "the first cell needs 3-6 numbered learning objectives"
     code = "\n".join("".join(c["source"]) for c in _code_cells(notebook))
-    assert f'course_utils.setup("{chapter}")' in code
+    assert f'course_utils.setup("{chapter}"' in code
     assert "check_" in code, "exercises need check_… calls"
     assert f'record_results("{chapter}"' in code
     assert path.name == results.CHAPTERS[chapter][1]
