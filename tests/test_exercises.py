@@ -170,3 +170,52 @@ def test_ch01_solution_matches_library_on_a_real_photo(name, compute, tolerance)
     assert got.dtype == expected.dtype or np.issubdtype(got.dtype, np.floating), f"{name}: dtype {got.dtype}"
     max_diff = float(np.abs(got.astype(np.float64) - expected.astype(np.float64)).max())
     assert max_diff <= tolerance, f"{name}: max abs difference {max_diff:g} > {tolerance:g}"
+
+
+# --- chapter 02 -------------------------------------------------------------------------------------------
+from course_utils.exercises import ch02
+from solutions import ch02 as solution02
+
+
+def _accumulate_without_scaling(model, loss_fn, inputs, targets, micro_batches):
+    model.zero_grad()
+    for x, y in zip(inputs.chunk(micro_batches), targets.chunk(micro_batches)):
+        loss_fn(model(x), y).backward()
+
+
+def _accumulate_without_zeroing(model, loss_fn, inputs, targets, micro_batches):
+    for x, y in zip(inputs.chunk(micro_batches), targets.chunk(micro_batches)):
+        (loss_fn(model(x), y) / micro_batches).backward()
+
+
+def _receptive_field_ignoring_stride(layers):
+    return 1 + sum(kernel - 1 for kernel, _ in layers)
+
+
+CH02 = [
+    (ch02.check_conv_output_size, solution02.conv_output_size, [
+        ("true division", lambda n, k, s=1, p=0, d=1: int((n + 2 * p - d * (k - 1) - 1) / s + 1.5)),
+        ("forgot dilation", lambda n, k, s=1, p=0, d=1: (n + 2 * p - k) // s + 1),
+        ("forgot padding", lambda n, k, s=1, p=0, d=1: (n - d * (k - 1) - 1) // s + 1),
+    ]),
+    (ch02.check_conv_parameter_count, solution02.conv_parameter_count, [
+        ("no bias", lambda ci, co, k, bias=True, groups=1: k * k * ci // groups * co),
+        ("ignores groups", lambda ci, co, k, bias=True, groups=1: k * k * ci * co + (co if bias else 0)),
+    ]),
+    (ch02.check_receptive_field, solution02.receptive_field, [
+        ("ignores stride", _receptive_field_ignoring_stride),
+        ("sums kernels", lambda layers: sum(kernel for kernel, _ in layers)),
+    ]),
+    (ch02.check_accumulate_gradients, solution02.accumulate_gradients, [
+        ("sum instead of mean", _accumulate_without_scaling),
+        ("stale gradients", _accumulate_without_zeroing),
+    ]),
+]
+
+
+@pytest.mark.parametrize("checker, reference, wrong_answers", CH02, ids=lambda v: getattr(v, "__name__", ""))
+def test_ch02_checker_accepts_solution_and_rejects_typical_mistakes(checker, reference, wrong_answers):
+    assert checker(reference).status == "passed"
+    assert checker(_not_solved).status == "not solved"
+    for description, wrong in wrong_answers:
+        assert checker(wrong).status == "failed", f"{checker.__name__} accepted a wrong answer: {description}"
