@@ -94,13 +94,18 @@ def check_conv2d(fn):
 
 # --- exercise 2: rgb_to_gray ----------------------------------------------------------------------------
 
-def _expect_gray_array(out, shape: tuple) -> None:
-    expect_type(out, np.ndarray, "the grey image")
+def _expect_uint8_image(out, shape: tuple, what: str, rounding_hint: str) -> None:
+    """The answer must be a uint8 NumPy image of ``shape``; messages name the problem and the fix."""
+    expect_type(out, np.ndarray, what)
     if out.dtype != np.uint8:
-        raise CheckFailed(f"the grey image has dtype {out.dtype}, expected uint8: round to the nearest "
-                          "level (np.rint) and convert with .astype(np.uint8)")
+        raise CheckFailed(f"{what} has dtype {out.dtype}, expected uint8: {rounding_hint}")
     if out.shape != shape:
-        raise CheckFailed(f"the grey image has shape {out.shape}, expected {shape} (one value per pixel)")
+        raise CheckFailed(f"{what} has shape {out.shape}, expected {shape} (one value per pixel)")
+
+
+def _expect_gray_array(out, shape: tuple) -> None:
+    _expect_uint8_image(out, shape, "the grey image",
+                        "round to the nearest level (np.rint) and convert with .astype(np.uint8)")
 
 
 def check_rgb_to_gray(fn):
@@ -202,12 +207,8 @@ def _low_contrast_image() -> np.ndarray:
 
 
 def _expect_equalized_array(out, shape: tuple) -> None:
-    expect_type(out, np.ndarray, "the equalised image")
-    if out.dtype != np.uint8:
-        raise CheckFailed(f"the equalised image has dtype {out.dtype}, expected uint8: round the lookup "
-                          "table (np.rint) and convert it with .astype(np.uint8)")
-    if out.shape != shape:
-        raise CheckFailed(f"the equalised image has shape {out.shape}, expected {shape}")
+    _expect_uint8_image(out, shape, "the equalised image",
+                        "round the lookup table (np.rint) and convert it with .astype(np.uint8)")
 
 
 def check_equalize_histogram(fn):
