@@ -21,6 +21,7 @@ import http.client
 import os
 import re
 import shutil
+import socket
 import sys
 import tempfile
 import urllib.error
@@ -106,6 +107,22 @@ _WEIGHT_ASSETS = [
           ("https://github.com/ChaoningZhang/MobileSAM/raw/master/weights/mobile_sam.pt",),
           "6dbb90523a35330fedd7f1d3dfc66f995213d81b29a5ca8108dbcdd4e37d6c2f", 40728226,
           "Apache-2.0 (MobileSAM)", "MobileSAM checkpoint (SAM with a TinyViT image encoder)"),
+    *(Asset(f"weights/{name}", "weights", f"torch/hub/checkpoints/{filename}",
+            (f"https://download.pytorch.org/models/{filename}",), filename.rsplit("-", 1)[1].split(".")[0], None,
+            "BSD-3-Clause (torchvision)", f"torchvision {description} (checked by the hash prefix in its name)")
+      for name, filename, description in [
+          ("fasterrcnn_resnet50_fpn", "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth", "Faster R-CNN ResNet-50 FPN, COCO"),
+          ("maskrcnn_resnet50_fpn_v2", "maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth", "Mask R-CNN ResNet-50 FPN v2, COCO"),
+          ("deeplabv3_resnet50", "deeplabv3_resnet50_coco-cd0a2569.pth", "DeepLabV3 ResNet-50, COCO (VOC labels)")]),
+    Asset("weights/sam_vit_b", "weights", "weights/sam_vit_b_01ec64.pth",
+          ("https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth",),
+          "ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912", 375042383,
+          "Apache-2.0 (Segment Anything)", "SAM ViT-B checkpoint (Segment Anything, Kirillov et al. 2023)"),
+    Asset("weights/yolov8n", "weights", "weights/yolov8n.pt",
+          ("https://github.com/ultralytics/assets/releases/download/v8.4.0/yolov8n.pt",
+           "https://github.com/ultralytics/assets/releases/download/v8.3.0/yolov8n.pt"),
+          "f59b3d833e2ff32e194b5bb8e08d211dc7c5bdf144b90d2c8412c47ccfc83b36", 6549796,
+          "AGPL-3.0 (Ultralytics)", "Ultralytics YOLOv8n, COCO-pretrained detector"),
 ]
 
 REGISTRY: dict[str, Asset] = {a.name: a for a in _dataset_assets() + _WEIGHT_ASSETS}
@@ -365,6 +382,45 @@ def ultralytics_weights(filename: str) -> Path:
             f"Registered weights: {sorted(a.filename for a in REGISTRY.values() if a.group == 'weights')}.\n"
             "Add a registry entry (URL, sha256, size, licence) in course_utils/assets.py to use it.")
     return fetch(asset.name)
+
+
+def optional_weights(get, what: str):
+    """``get()`` (a weights fetch), or ``None`` with one message saying that ``what`` is skipped and why.
+
+    For the pretrained demos of a chapter: offline they print what they skip instead of failing.
+    """
+    try:
+        return get()
+    except AssetUnavailableError as err:
+        attempts = [a for tried in err.tried.values() for a in tried]
+        reason = attempts[-1] if attempts else str(err).splitlines()[0]
+        hint = next((line[line.index("python -m course_utils"):].strip() for line in str(err).splitlines()
+                     if "python -m course_utils" in line), "")
+        print(f"Skipped: {what}, because the weights cannot be had on this machine ({reason})."
+              + (f"\nTo run it, pre-fetch them on a connected machine: {hint}" if hint else ""))
+        return None
+
+
+def hub_reachable(host: str = "huggingface.co", timeout: float = 5.0) -> bool:
+    """Whether a TCP connection to ``host``:443 opens within ``timeout`` s (instead of long retries)."""
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def huggingface_available(repo_id: str, filename: str = "config.json") -> bool:
+    """Whether a Hugging Face model can be loaded: already in the local HF cache, or the hub is reachable.
+
+    ``HF_HUB_OFFLINE=1`` (set by CI) means cache only.
+    """
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(repo_id, filename), str):
+        return True
+    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+    return not offline and hub_reachable()
 
 
 # --- command line ------------------------------------------------------------------------------------

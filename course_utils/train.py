@@ -82,7 +82,8 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, epochs: int, optimiz
 
     ``scheduler`` is stepped once per batch (suits warm-up + cosine schedules built per step).
     ``max_steps_per_epoch`` caps the batches per epoch (fast mode uses it).
-    ``loss_fn`` defaults to cross-entropy on logits.
+    ``loss_fn`` defaults to cross-entropy on logits. Targets may be any structure ``loss_fn`` accepts
+    (a detector's dict of tensors, say); accuracy is recorded only for class-index targets.
     """
     loss_fn = loss_fn if loss_fn is not None else nn.CrossEntropyLoss()
     if not isinstance(epochs, int) or epochs < 1:
@@ -92,7 +93,7 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, epochs: int, optimiz
     history = defaultdict(list)
     for epoch in range(1, epochs + 1):
         model.train()
-        started, seen, loss_sum, correct_sum = time.perf_counter(), 0, 0.0, 0.0
+        started, seen, loss_sum, correct_sum, classified = time.perf_counter(), 0, 0.0, 0.0, 0
         steps = len(train_loader) if max_steps_per_epoch is None else min(len(train_loader),
                                                                           max_steps_per_epoch)
         bar = tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", disable=not progress, leave=False)
@@ -108,17 +109,19 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, epochs: int, optimiz
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
-            n = targets.shape[0]
+            n = len(inputs)
             seen += n
             loss_sum += loss.item() * n
-            if targets.ndim == 1 and logits.ndim == 2:
+            if isinstance(targets, torch.Tensor) and targets.ndim == 1 and getattr(logits, "ndim", 0) == 2:
                 correct_sum += accuracy(logits.detach(), targets) * n
+                classified += n
             bar.update(1)
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}")
         bar.close()
         history["epoch"].append(epoch)
         history["train_loss"].append(loss_sum / max(seen, 1))
-        history["train_accuracy"].append(correct_sum / max(seen, 1))
+        if classified:
+            history["train_accuracy"].append(correct_sum / classified)
         if val_loader is not None:
             val = evaluate(model, val_loader, loss_fn, device, amp)
             history["val_loss"].append(val["loss"])
@@ -130,8 +133,9 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, epochs: int, optimiz
 
 
 def _epoch_line(history) -> str:
-    parts = [f"epoch {history['epoch'][-1]}", f"train loss {history['train_loss'][-1]:.4f}",
-             f"train acc {history['train_accuracy'][-1]:.4f}"]
+    parts = [f"epoch {history['epoch'][-1]}", f"train loss {history['train_loss'][-1]:.4f}"]
+    if history.get("train_accuracy"):
+        parts.append(f"train acc {history['train_accuracy'][-1]:.4f}")
     if history.get("val_loss"):
         parts += [f"val loss {history['val_loss'][-1]:.4f}", f"val acc {history['val_accuracy'][-1]:.4f}"]
     parts.append(f"{history['seconds'][-1]:.1f} s")
@@ -147,14 +151,22 @@ def checkpoint_path(name: str) -> Path:
 
 
 def save_checkpoint(name: str, model: nn.Module, *, config_used: dict, metrics: dict,
-                    history: dict | None = None) -> Path:
-    """Save weights with the metrics, history, config and model source that produced them."""
+                    history: dict | None = None, half: bool = False) -> Path:
+    """Save weights with the metrics, history, config and model source that produced them.
+
+    ``half=True`` stores floating-point tensors as float16, halving the file (how a 3 M-parameter
+    YOLOv8n stays under the 10 MB checkpoint limit); :func:`load_checkpoint` casts them back.
+    """
+    def stored(tensor):
+        tensor = tensor.detach().cpu()
+        return tensor.half() if half and tensor.is_floating_point() else tensor
+
     try:
         source = inspect.getsource(type(model))
     except (OSError, TypeError):
         source = f"<source of {type(model).__qualname__} not available>"
     payload = {
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "state_dict": {k: stored(v) for k, v in model.state_dict().items()},
         "model_class": type(model).__qualname__,
         "model_source": source,
         "config": dict(config_used),
@@ -204,7 +216,7 @@ def load_checkpoint(name: str, model: nn.Module, config_expected: dict | None = 
 
 
 def train_or_load(name: str, model: nn.Module, train_fn: Callable[[nn.Module], dict], *,
-                  config_used: dict) -> dict:
+                  config_used: dict, half: bool = False) -> dict:
     """Train ``model`` with ``train_fn`` or load its committed checkpoint, and say which happened.
 
     ``train_fn(model)`` trains in place and returns ``{"metrics": {...}, "history": {...}}``.
@@ -214,6 +226,7 @@ def train_or_load(name: str, model: nn.Module, train_fn: Callable[[nn.Module], d
       tiny fast-mode budget), then loads the committed checkpoint so quality checks stay meaningful;
       with no checkpoint it keeps the smoke-trained weights and never saves them.
     ``COURSE_RETRAIN=1`` forces training in full mode even when loading was asked for.
+    ``half=True`` saves the checkpoint in float16 (see :func:`save_checkpoint`).
     Returns ``{"source": "trained"|"checkpoint"|"smoke", "metrics": ..., "history": ...}``.
     """
     path = checkpoint_path(name)
@@ -232,7 +245,7 @@ def train_or_load(name: str, model: nn.Module, train_fn: Callable[[nn.Module], d
         print(f"Fast mode: trained a smoke model only; no checkpoint {path.name} to load and none saved.")
         return {"source": "smoke", **outcome}
     save_checkpoint(name, model, config_used=config_used, metrics=outcome["metrics"],
-                    history=outcome.get("history"))
+                    history=outcome.get("history"), half=half)
     size_mb = path.stat().st_size / 1e6
     print(f"Saved checkpoint {path.name} ({size_mb:.2f} MB)")
     return {"source": "trained", "history": outcome.get("history", {}), "metrics": outcome["metrics"]}

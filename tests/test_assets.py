@@ -144,7 +144,8 @@ def test_registry_entries_have_checksum_size_licence_and_urls():
         full = re.fullmatch(r"[0-9a-f]{64}", asset.sha256)
         prefix = re.fullmatch(r"[0-9a-f]{8,63}", asset.sha256) and asset.sha256 in asset.filename
         assert full or prefix, f"{name}: sha256 {asset.sha256!r}"
-        assert isinstance(asset.size, int) and asset.size > 0, name
+        # a size may be unknown only where the file name carries the hash prefix (torchvision's files)
+        assert (isinstance(asset.size, int) and asset.size > 0) or (prefix and asset.size is None), name
         assert asset.licence.strip() and asset.description.strip(), name
         assert asset.urls and all(u.startswith(("https://", "http://")) for u in asset.urls), name
         assert all(u.endswith(asset.filename) for u in asset.urls), name
@@ -742,3 +743,74 @@ def test_ultralytics_weights_unregistered_or_bad_names(make_asset):
         assets.ultralytics_weights("yolov99x.pt")
     with pytest.raises(ValueError, match="Ultralytics checkpoint file name"):
         assets.ultralytics_weights("yolov8n")
+
+
+def test_yolov8n_is_registered_with_a_full_checksum():
+    asset = assets.REGISTRY["weights/yolov8n"]
+    assert asset.filename == "yolov8n.pt" and len(asset.sha256) == 64 and asset.size == 6549796
+    assert all(url.endswith("/yolov8n.pt") for url in asset.urls)
+
+
+def test_optional_weights_returns_the_value_or_says_what_is_skipped(make_asset, mirror, capsys):
+    asset, payload = make_asset(name="weights/tiny-yolo", group="weights", target="weights/tiny-yolo.pt")
+    _put(mirror / "data" / asset.target, payload)
+    assert assets.optional_weights(lambda: assets.ultralytics_weights("tiny-yolo.pt"), "a demo").exists()
+    make_asset(name="weights/absent", group="weights", target="weights/absent.pt")
+    assert assets.optional_weights(lambda: assets.fetch("weights/absent"), "the absent demo") is None
+    message = capsys.readouterr().out
+    assert message.startswith("Skipped: the absent demo, because the weights cannot be had")
+    assert "python -m course_utils.assets fetch weights/absent" in message
+
+
+def test_optional_weights_lets_other_errors_through():
+    def broken():
+        raise ValueError("a bug, not a missing file")
+
+    with pytest.raises(ValueError, match="a bug"):
+        assets.optional_weights(broken, "a demo")
+
+
+def test_hub_reachable_is_quick_and_false_for_a_closed_port(monkeypatch):
+    def refuse(address, timeout):
+        assert timeout == 0.5
+        raise ConnectionRefusedError(address)
+
+    monkeypatch.setattr(assets.socket, "create_connection", refuse)
+    assert assets.hub_reachable(timeout=0.5) is False
+
+    class Opened:
+        def close(self):
+            pass
+
+    monkeypatch.setattr(assets.socket, "create_connection", lambda address, timeout: Opened())
+    assert assets.hub_reachable() is True
+
+
+def test_huggingface_available_uses_the_cache_and_honours_offline(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    import huggingface_hub.constants as hf_constants
+
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setattr(assets, "hub_reachable", lambda: True)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert assets.huggingface_available("facebook/detr-resnet-50") is False
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    assert assets.huggingface_available("facebook/detr-resnet-50") is True
+    snapshot = tmp_path / "hf" / "models--facebook--detr-resnet-50" / "snapshots" / "abc"
+    _put(snapshot / "config.json", b"{}")
+    (tmp_path / "hf" / "models--facebook--detr-resnet-50" / "refs").mkdir()
+    (tmp_path / "hf" / "models--facebook--detr-resnet-50" / "refs" / "main").write_text("abc")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert assets.huggingface_available("facebook/detr-resnet-50") is True
+
+
+def test_torchvision_detection_weights_are_registered_under_their_enum_file_names():
+    from torchvision.models.detection import FasterRCNN_ResNet50_FPN_Weights, MaskRCNN_ResNet50_FPN_V2_Weights
+    from torchvision.models.segmentation import DeepLabV3_ResNet50_Weights
+
+    for name, weights in [("weights/fasterrcnn_resnet50_fpn", FasterRCNN_ResNet50_FPN_Weights.COCO_V1),
+                          ("weights/maskrcnn_resnet50_fpn_v2", MaskRCNN_ResNet50_FPN_V2_Weights.COCO_V1),
+                          ("weights/deeplabv3_resnet50", DeepLabV3_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1)]:
+        asset = assets.REGISTRY[name]
+        assert asset.urls == (weights.url,)
+        assert weights.url.rsplit("/", 1)[1].split("-")[-1].startswith(asset.sha256)

@@ -195,7 +195,139 @@ CH02 = [
 ]
 
 
-@pytest.mark.parametrize("checker, reference, wrong_answers", CH00 + CH01 + CH02,
+
+
+# --- chapter 03 -------------------------------------------------------------------------------------------
+from course_utils.exercises import ch03
+from solutions import ch03 as solution03
+
+
+def _iou_without_clamp(boxes_a, boxes_b):
+    top_left = torch.maximum(boxes_a[:, None, :2], boxes_b[None, :, :2])
+    bottom_right = torch.minimum(boxes_a[:, None, 2:], boxes_b[None, :, 2:])
+    intersection = (bottom_right - top_left).prod(dim=-1)  # two negative sides multiply to a positive
+    area_a = (boxes_a[:, 2:] - boxes_a[:, :2]).prod(dim=-1)
+    area_b = (boxes_b[:, 2:] - boxes_b[:, :2]).prod(dim=-1)
+    return intersection / (area_a[:, None] + area_b[None, :] - intersection)
+
+
+def _iou_over_first_area(boxes_a, boxes_b):
+    top_left = torch.maximum(boxes_a[:, None, :2], boxes_b[None, :, :2])
+    bottom_right = torch.minimum(boxes_a[:, None, 2:], boxes_b[None, :, 2:])
+    intersection = (bottom_right - top_left).clamp(min=0).prod(dim=-1)
+    return intersection / (boxes_a[:, 2:] - boxes_a[:, :2]).prod(dim=-1)[:, None]
+
+
+def _nms_greater_equal(boxes, scores, iou_threshold):
+    order = torch.sort(scores, descending=True, stable=True).indices
+    iou = solution03.box_iou(boxes, boxes)
+    removed, keep = torch.zeros(len(boxes), dtype=torch.bool), []
+    for i in order.tolist():
+        if not removed[i]:
+            keep.append(i)
+            removed |= iou[i] >= iou_threshold
+    return torch.tensor(keep, dtype=torch.int64)
+
+
+def _nms_index_order(boxes, scores, iou_threshold):
+    return torch.sort(solution03.nms(boxes, scores, iou_threshold)).values
+
+
+def _nms_unstable_ties(boxes, scores, iou_threshold):
+    order = torch.argsort(scores + 1e-7 * torch.arange(len(scores)), descending=True)  # later index wins ties
+    iou = solution03.box_iou(boxes, boxes)
+    removed, keep = torch.zeros(len(boxes), dtype=torch.bool), []
+    for i in order.tolist():
+        if not removed[i]:
+            keep.append(i)
+            removed |= iou[i] > iou_threshold
+    return torch.tensor(keep, dtype=torch.int64)
+
+
+def _ap_without_envelope(scores, true_positive, n_ground_truth):
+    order = torch.sort(scores, descending=True, stable=True).indices
+    hits = true_positive[order].double().cumsum(0)
+    precision, recall = hits / torch.arange(1, len(hits) + 1), hits / n_ground_truth
+    return float((torch.diff(recall, prepend=torch.zeros(1, dtype=recall.dtype)) * precision).sum())
+
+
+def _ap_unsorted(scores, true_positive, n_ground_truth):
+    return solution03.average_precision(torch.arange(len(scores), 0, -1).float(), true_positive, n_ground_truth)
+
+
+def _ap_recall_over_found(scores, true_positive, n_ground_truth):
+    return solution03.average_precision(scores, true_positive, max(int(true_positive.sum()), 1))
+
+
+CH03 = [
+    (ch03.check_box_iou, solution03.box_iou, [
+        ("no clamp on the intersection", _iou_without_clamp),
+        ("intersection over the first box's area", _iou_over_first_area),
+    ]),
+    (ch03.check_nms, solution03.nms, [
+        ("removes at IoU == threshold", _nms_greater_equal),
+        ("returns indices in index order", _nms_index_order),
+        ("later index wins ties", _nms_unstable_ties),
+    ]),
+    (ch03.check_average_precision, solution03.average_precision, [
+        ("no precision envelope", _ap_without_envelope),
+        ("ignores the scores", _ap_unsorted),
+        ("recall over found objects", _ap_recall_over_found),
+    ]),
+]
+
+
+# --- chapter 04 -------------------------------------------------------------------------------------------
+from torch import nn
+
+from course_utils.exercises import ch04
+from solutions import ch04 as solution04
+
+
+def _iou_per_image(predictions, targets, num_classes):
+    return torch.stack([solution04.per_class_iou(p, t, num_classes) for p, t in zip(predictions, targets)]).mean(0)
+
+
+def _precision_not_iou(predictions, targets, num_classes):
+    confusion = torch.bincount(targets.flatten() * num_classes + predictions.flatten(),
+                               minlength=num_classes ** 2).reshape(num_classes, num_classes)
+    return confusion.diag().float() / confusion.sum(0).float()
+
+
+def _block_without_padding(c_in, c_out):
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
+                         nn.Conv2d(c_out, c_out, 3, bias=False), nn.BatchNorm2d(c_out), nn.ReLU())
+
+
+def _block_with_bias(c_in, c_out):
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(),
+                         nn.Conv2d(c_out, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU())
+
+
+def _block_without_final_relu(c_in, c_out):
+    return nn.Sequential(*list(solution04.unet_block(c_in, c_out))[:-1])
+
+
+CH04 = [
+    (ch04.check_dice_coefficient, solution04.dice_coefficient, [
+        ("returns the loss", lambda p, t: 1 - solution04.dice_coefficient(p, t)),
+        ("IoU instead of Dice", lambda p, t: float((p & t).sum() / max(int((p | t).sum()), 1)) if (p | t).any() else 1.0),
+        ("forgot the factor 2", lambda p, t: float((p & t).sum() / (p.sum() + t.sum())) if (p.sum() + t.sum()) else 1.0),
+    ]),
+    (ch04.check_per_class_iou, solution04.per_class_iou, [
+        ("averaged per image", _iou_per_image),
+        ("precision instead of IoU", _precision_not_iou),
+    ]),
+    (ch04.check_unet_block, solution04.unet_block, [
+        ("no padding", _block_without_padding),
+        ("redundant conv biases", _block_with_bias),
+        ("no final ReLU", _block_without_final_relu),
+        ("a single convolution", lambda c_in, c_out: nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU())),
+    ]),
+]
+
+
+@pytest.mark.parametrize("checker, reference, wrong_answers", CH00 + CH01 + CH02 + CH03 + CH04,
                          ids=lambda v: getattr(v, "__name__", ""))
 def test_checker_accepts_solution_and_rejects_typical_mistakes(checker, reference, wrong_answers):
     assert checker(reference).status == "passed"

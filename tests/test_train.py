@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -107,6 +108,22 @@ def test_checkpoint_round_trip_keeps_metrics_history_and_source(isolated_repo):
     torch.load(path, weights_only=True)
 
 
+def test_half_checkpoint_stores_float16_and_loads_back_as_float32(isolated_repo):
+    model = Tiny()
+    model.register_buffer("steps", torch.tensor(7))  # integer buffers must stay exact
+    path = train.save_checkpoint("tiny_half", model, config_used={}, metrics={"acc": 1.0}, half=True)
+    saved = torch.load(path, weights_only=True)["state_dict"]
+    assert all(v.dtype == torch.float16 for k, v in saved.items() if k != "steps")
+    assert saved["steps"].dtype == torch.int64
+    restored = Tiny()
+    restored.register_buffer("steps", torch.tensor(0))
+    train.load_checkpoint("tiny_half", restored)
+    for a, b in zip(model.parameters(), restored.parameters()):
+        assert b.dtype == torch.float32
+        torch.testing.assert_close(a, b, atol=1e-3, rtol=1e-3)
+    assert restored.steps.item() == 7
+
+
 def test_checkpoint_mismatch_is_a_clear_error(isolated_repo):
     train.save_checkpoint("tiny", Tiny(8), config_used={"width": 8}, metrics={"acc": 0.9})
     with pytest.raises(train.CheckpointMismatchError, match=r"shape of net.0.weight: checkpoint \(8, 2\)"):
@@ -190,3 +207,25 @@ def test_train_or_load_requires_metrics(isolated_repo):
 
 def test_checkpoints_dir_is_in_the_repo(isolated_repo):
     assert config.checkpoints_dir() == isolated_repo / "data" / "checkpoints"
+
+
+def test_fit_accepts_dict_targets_and_records_no_accuracy_for_them():
+    class TwoHeads(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(4, 3)
+
+        def forward(self, x):
+            out = self.linear(x)
+            return {"centre": out[:, :2], "score": out[:, 2]}
+
+    def loss_fn(outputs, targets):
+        return F.mse_loss(outputs["centre"], targets["centre"]) + F.mse_loss(outputs["score"], targets["score"])
+
+    inputs = torch.randn(32, 4)
+    batches = [(inputs[i:i + 8], {"centre": inputs[i:i + 8, :2], "score": inputs[i:i + 8, 2]}) for i in range(0, 32, 8)]
+    model = TwoHeads()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    history = train.fit(model, batches, epochs=3, optimizer=optimizer, loss_fn=loss_fn, device="cpu", progress=True)
+    assert "train_accuracy" not in history and len(history["train_loss"]) == 3
+    assert history["train_loss"][-1] < history["train_loss"][0]
