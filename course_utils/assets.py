@@ -40,12 +40,14 @@ PREFETCH_HINT = "python -m course_utils.assets fetch {name}"
 class AssetUnavailableError(RuntimeError):
     """A registered file is not in the cache or the mirror and could not be downloaded.
 
-    ``tried`` maps each missing asset's name to the sources that were tried and why each failed.
+    ``tried`` maps each missing asset's name to the sources that were tried and why each failed;
+    ``prefetch`` is the command that fetches them on a connected machine (empty when there is none).
     """
 
-    def __init__(self, message: str, tried: dict[str, list[str]] | None = None):
+    def __init__(self, message: str, tried: dict[str, list[str]] | None = None, prefetch: str = ""):
         super().__init__(message)
         self.tried = tried or {}
+        self.prefetch = prefetch
 
 
 @dataclass(frozen=True)
@@ -288,7 +290,8 @@ def fetch(name: str, quiet: bool = False) -> Path:
         if problem is None:
             return target
         tried.append(f"{url}: {problem}")
-    raise AssetUnavailableError(_unavailable_message([asset], {asset.name: tried}, name), {asset.name: tried})
+    raise AssetUnavailableError(_unavailable_message([asset], {asset.name: tried}, name), {asset.name: tried},
+                                PREFETCH_HINT.format(name=name))
 
 
 def fetch_all(name: str | None = None, quiet: bool = False) -> list[Path]:
@@ -305,7 +308,8 @@ def fetch_all(name: str | None = None, quiet: bool = False) -> list[Path]:
             failures.update(err.tried)
     if failures:
         missing = [a for a in assets if a.name in failures]
-        raise AssetUnavailableError(_unavailable_message(missing, failures, name or "--all"), failures)
+        raise AssetUnavailableError(_unavailable_message(missing, failures, name or "--all"), failures,
+                                    PREFETCH_HINT.format(name=name or "--all"))
     return paths
 
 
@@ -394,10 +398,8 @@ def optional_weights(get, what: str):
     except AssetUnavailableError as err:
         attempts = [a for tried in err.tried.values() for a in tried]
         reason = attempts[-1] if attempts else str(err).splitlines()[0]
-        hint = next((line[line.index("python -m course_utils"):].strip() for line in str(err).splitlines()
-                     if "python -m course_utils" in line), "")
         print(f"Skipped: {what}, because the weights cannot be had on this machine ({reason})."
-              + (f"\nTo run it, pre-fetch them on a connected machine: {hint}" if hint else ""))
+              + (f"\nTo run it, pre-fetch them on a connected machine: {err.prefetch}" if err.prefetch else ""))
         return None
 
 

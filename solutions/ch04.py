@@ -3,6 +3,8 @@
 import torch
 from torch import nn
 
+from course_utils.models import conv_bn_relu
+
 
 def dice_coefficient(predicted_mask: torch.Tensor, true_mask: torch.Tensor) -> float:
     """2|A∩B| / (|A| + |B|) of two boolean masks; 1.0 when both are empty (nothing to find, nothing found)."""
@@ -22,7 +24,4 @@ def per_class_iou(predictions: torch.Tensor, targets: torch.Tensor, num_classes:
 
 def unet_block(in_channels: int, out_channels: int) -> nn.Module:
     """(3×3 conv without bias → BatchNorm → ReLU) × 2, spatial size preserved."""
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels),
-                         nn.ReLU(inplace=True),
-                         nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels),
-                         nn.ReLU(inplace=True))
+    return nn.Sequential(conv_bn_relu(in_channels, out_channels), conv_bn_relu(out_channels, out_channels))

@@ -305,7 +305,8 @@ def _block_with_bias(c_in, c_out):
 
 
 def _block_without_final_relu(c_in, c_out):
-    return nn.Sequential(*list(solution04.unet_block(c_in, c_out))[:-1])
+    first, second = solution04.unet_block(c_in, c_out)
+    return nn.Sequential(first, *list(second)[:-1])  # conv → BN → ReLU, conv → BN (no ReLU)
 
 
 CH04 = [
