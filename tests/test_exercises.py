@@ -328,10 +328,60 @@ CH04 = [
 ]
 
 
-@pytest.mark.parametrize("checker, reference, wrong_answers", CH00 + CH01 + CH02 + CH03 + CH04,
+# --- chapter 05 -------------------------------------------------------------------------------------------
+
+from course_utils.exercises import ch05
+from solutions import ch05 as solution05
+
+
+def _penalty_squared_norm(critic, real, fake):
+    mix = torch.rand(real.shape[0], 1)
+    between = (mix * real + (1 - mix) * fake).requires_grad_(True)
+    gradients, = torch.autograd.grad(critic(between).sum(), between, create_graph=True)
+    return ((gradients.square().sum(dim=1) - 1) ** 2).mean()
+
+
+def _penalty_one_norm_for_the_batch(critic, real, fake):
+    mix = torch.rand(real.shape[0], 1)
+    between = (mix * real + (1 - mix) * fake).requires_grad_(True)
+    gradients, = torch.autograd.grad(critic(between).sum(), between, create_graph=True)
+    return (gradients.norm() / real.shape[0] ** 0.5 - 1) ** 2
+
+
+def _penalty_not_differentiable(critic, real, fake):
+    return solution05.gradient_penalty(critic, real, fake).detach()
+
+
+def _q_sample_first_t_only(x0, t, noise, alpha_bars):
+    return solution05.q_sample(x0, t[:1].expand(len(t)), noise, alpha_bars)
+
+
+CH05 = [
+    (ch05.check_discriminator_loss, solution05.discriminator_loss, [
+        ("swapped targets", lambda r, f: solution05.discriminator_loss(f, r)),
+        ("fake term missing", lambda r, f: F.binary_cross_entropy_with_logits(r, torch.ones_like(r))),
+        ("averaged terms", lambda r, f: solution05.discriminator_loss(r, f) / 2),
+        ("saturating generator-style sign", lambda r, f: -solution05.discriminator_loss(r, f)),
+    ]),
+    (ch05.check_gradient_penalty, solution05.gradient_penalty, [
+        ("squared norm", _penalty_squared_norm),
+        ("one norm for the whole batch", _penalty_one_norm_for_the_batch),
+        ("detached", _penalty_not_differentiable),
+    ]),
+    (ch05.check_q_sample, solution05.q_sample, [
+        ("variances as weights", lambda x0, t, n, bars: bars[t].view(-1, 1, 1, 1) * x0 + (1 - bars[t]).view(-1, 1, 1, 1) * n),
+        ("first image's t for all", _q_sample_first_t_only),
+        ("no noise", lambda x0, t, n, bars: bars[t].sqrt().view(-1, 1, 1, 1) * x0),
+    ]),
+]
+
+
+
+@pytest.mark.parametrize("checker, reference, wrong_answers", CH00 + CH01 + CH02 + CH03 + CH04 + CH05,
                          ids=lambda v: getattr(v, "__name__", ""))
 def test_checker_accepts_solution_and_rejects_typical_mistakes(checker, reference, wrong_answers):
     assert checker(reference).status == "passed"
     assert checker(_not_solved).status == "not solved"
     for description, wrong in wrong_answers:
         assert checker(wrong).status == "failed", f"{checker.__name__} accepted a wrong answer: {description}"
+
