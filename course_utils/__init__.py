@@ -10,6 +10,9 @@ One module per concern:
   checks   – the exercise-checker framework (chapter checkers live in ``course_utils.exercises``)
   results  – chapter results files and the README table
   install  – install only the missing packages (Colab)
+  models   – chapter 02's SmallCNN and conv_bn_relu, reused by later chapters
+  yolo     – Ultralytics helpers (quiet logging, training arguments, history) for chapters 03–04
+  vit      – the from-scratch Vision Transformer (timm-compatible weights), for chapters 06–07
 """
 
 from .config import checkpoints_dir, data_dir, get_device, is_fast, mode, pick, repo_root, seed_everything
