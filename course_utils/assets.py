@@ -412,14 +412,17 @@ def hub_reachable(host: str = "huggingface.co", timeout: float = 5.0) -> bool:
         return False
 
 
-def huggingface_available(repo_id: str, filename: str = "config.json") -> bool:
+def huggingface_available(repo_id: str, filenames: str | tuple[str, ...] = ("config.json", "model_index.json")) -> bool:
     """Whether a Hugging Face model can be loaded: already in the local HF cache, or the hub is reachable.
 
-    ``HF_HUB_OFFLINE=1`` (set by CI) means cache only.
+    The cache counts when any of ``filenames`` is there: a model repo has ``config.json``, a diffusers
+    pipeline repo ``model_index.json``. ``HF_HUB_OFFLINE=1`` (set by CI) means cache only.
     """
     from huggingface_hub import try_to_load_from_cache
 
-    if isinstance(try_to_load_from_cache(repo_id, filename), str):
+    if isinstance(filenames, str):
+        filenames = (filenames,)
+    if any(isinstance(try_to_load_from_cache(repo_id, filename), str) for filename in filenames):
         return True
     offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
     return not offline and hub_reachable()

@@ -156,15 +156,22 @@ def _configure_matplotlib(figure_format: str = "png") -> None:
 
     if figure_format not in ("png", "jpeg"):
         raise ValueError(f"figure_format must be 'png' or 'jpeg', got {figure_format!r}")
-    matplotlib.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80, "axes.titlesize": 11})
+    shell = None
     if "IPython" in sys.modules:
         from IPython import get_ipython
 
-        if get_ipython() is not None:
-            from matplotlib_inline.backend_inline import set_matplotlib_formats
+        shell = get_ipython()
+    in_kernel = shell is not None and "ipykernel" in sys.modules and hasattr(shell, "run_line_magic")
+    if in_kernel and "inline" not in matplotlib.get_backend().lower():
+        # A non-interactive backend from the environment (MPLBACKEND=Agg, as in CI) would make plt.show()
+        # draw nothing into the notebook, and its committed outputs would have no figures.
+        shell.run_line_magic("matplotlib", "inline")
+    matplotlib.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80, "axes.titlesize": 11})
+    if shell is not None:
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
 
-            options = {"pil_kwargs": {"quality": 85}} if figure_format == "jpeg" else {}
-            set_matplotlib_formats(figure_format, **options)
+        options = {"pil_kwargs": {"quality": 85}} if figure_format == "jpeg" else {}
+        set_matplotlib_formats(figure_format, **options)
 
 
 def setup(chapter: str, seed: int = 0, extra_packages=(), figure_format: str = "png") -> dict:

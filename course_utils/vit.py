@@ -9,6 +9,7 @@ teaches each piece; chapter 07 reuses the class as CLIP's image encoder.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -25,7 +26,13 @@ class PatchEmbedding(nn.Module):
         self.num_patches = (image_size // patch_size) ** 2
         self.proj = nn.Conv2d(in_channels, dim, kernel_size=patch_size, stride=patch_size)
 
+        self.grid_size = image_size // patch_size
+        self.patch_size = patch_size
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        height, width = images.shape[-2:]
+        if height % self.patch_size or width % self.patch_size:
+            raise ValueError(f"image size {height}×{width} is not divisible by patch_size {self.patch_size}")
         return self.proj(images).flatten(2).transpose(1, 2)  # N × C × H' × W' → N × (H'W') × C
 
 
@@ -86,6 +93,8 @@ class VisionTransformer(nn.Module):
 
     The defaults are ViT-B/16 at 224×224 (86,567,656 parameters with 1,000 classes).
     :meth:`forward_features` returns all tokens after the final norm; :meth:`embed` the [CLS] token.
+    Other image sizes (a multiple of the patch size) work too: the position embeddings are resampled
+    to the new patch grid as timm does with ``dynamic_img_size=True`` (DINO's small local crops need it).
     """
 
     def __init__(self, image_size: int = 224, patch_size: int = 16, in_channels: int = 3, num_classes: int = 1000,
@@ -99,12 +108,25 @@ class VisionTransformer(nn.Module):
         self.head = nn.Linear(dim, num_classes) if num_classes else nn.Identity()
         nn.init.trunc_normal_(self.cls_token, std=1e-6)
 
+    def position_embeddings(self, grid: tuple[int, int]) -> torch.Tensor:
+        """Position embeddings for a ``grid`` of patches: the learned ones, bicubically resampled if needed."""
+        trained = self.patch_embed.grid_size
+        if tuple(grid) == (trained, trained):
+            return self.pos_embed
+        cls_position, patch_positions = self.pos_embed[:, :1], self.pos_embed[:, 1:]
+        patch_positions = patch_positions.reshape(1, trained, trained, -1).permute(0, 3, 1, 2)
+        patch_positions = F.interpolate(patch_positions.float(), size=tuple(grid), mode="bicubic", antialias=True)
+        patch_positions = patch_positions.permute(0, 2, 3, 1).flatten(1, 2).to(self.pos_embed.dtype)
+        return torch.cat([cls_position, patch_positions], dim=1)
+
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
         if images.ndim != 4:
             raise ValueError(f"expected a batch N×C×H×W, got shape {tuple(images.shape)}")
         patches = self.patch_embed(images)
-        tokens = torch.cat([self.cls_token.expand(len(patches), -1, -1), patches], dim=1) + self.pos_embed
-        return self.norm(self.blocks(tokens))
+        patch = self.patch_embed.patch_size
+        grid = (images.shape[-2] // patch, images.shape[-1] // patch)
+        tokens = torch.cat([self.cls_token.expand(len(patches), -1, -1), patches], dim=1)
+        return self.norm(self.blocks(tokens + self.position_embeddings(grid)))
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """The final [CLS] token (N × dim): the image representation the head classifies."""

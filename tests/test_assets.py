@@ -802,6 +802,20 @@ def test_huggingface_available_uses_the_cache_and_honours_offline(monkeypatch, t
     (tmp_path / "hf" / "models--facebook--detr-resnet-50" / "refs" / "main").write_text("abc")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert assets.huggingface_available("facebook/detr-resnet-50") is True
+    assert assets.huggingface_available("facebook/detr-resnet-50", "model_index.json") is False
+
+
+def test_a_diffusers_pipeline_counts_as_cached_by_its_model_index(monkeypatch, tmp_path):
+    import huggingface_hub.constants as hf_constants
+
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    repo = tmp_path / "hf" / "models--org--pipeline"
+    _put(repo / "snapshots" / "abc" / "model_index.json", b"{}")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("abc")
+    assert assets.huggingface_available("org/pipeline") is True
+    assert assets.huggingface_available("org/pipeline", "config.json") is False
 
 
 def test_torchvision_detection_weights_are_registered_under_their_enum_file_names():

@@ -324,3 +324,28 @@ def test_figure_format_is_validated_and_applied_in_ipython(monkeypatch):
     monkeypatch.setattr(inline, "set_matplotlib_formats", lambda *f, **k: calls.append((f, k)))
     config._configure_matplotlib("jpeg")
     assert calls == [(("jpeg",), {"pil_kwargs": {"quality": 85}})]
+
+
+def test_a_notebook_kernel_gets_the_inline_backend_even_when_the_environment_says_agg(monkeypatch):
+    """MPLBACKEND=Agg (as CI sets it) must not leave plt.show() drawing nothing into a notebook."""
+    import sys
+
+    import IPython
+    import matplotlib
+    import matplotlib_inline.backend_inline as inline
+
+    magics = []
+
+    class KernelShell:
+        def run_line_magic(self, name, line):
+            magics.append((name, line))
+
+    monkeypatch.setattr(IPython, "get_ipython", KernelShell)
+    monkeypatch.setitem(sys.modules, "ipykernel", sys.modules.get("ipykernel", object()))
+    monkeypatch.setattr(matplotlib, "get_backend", lambda: "agg")
+    monkeypatch.setattr(inline, "set_matplotlib_formats", lambda *f, **k: None)
+    config._configure_matplotlib("png")
+    assert magics == [("matplotlib", "inline")]
+    monkeypatch.setattr(matplotlib, "get_backend", lambda: "module://matplotlib_inline.backend_inline")
+    config._configure_matplotlib("png")
+    assert magics == [("matplotlib", "inline")], "an inline backend is left alone"

@@ -377,7 +377,81 @@ CH05 = [
 
 
 
-@pytest.mark.parametrize("checker, reference, wrong_answers", CH00 + CH01 + CH02 + CH03 + CH04 + CH05,
+from einops import rearrange
+
+from course_utils.exercises import ch06
+from solutions import ch06 as solution06
+
+
+def _attention_unscaled(q, k, v, mask=None):
+    return solution06.attention(q * q.shape[-1] ** 0.5, k, v, mask)
+
+
+def _attention_columns(q, k, v, mask=None):
+    weights = (q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5).softmax(dim=-2)
+    return weights @ v, weights
+
+
+def _attention_inverted_mask(q, k, v, mask=None):
+    return solution06.attention(q, k, v, None if mask is None else ~mask)
+
+
+def _attention_mask_ignored(q, k, v, mask=None):
+    return solution06.attention(q, k, v)
+
+
+def _patchify_channels_first(images, p):
+    return rearrange(images, "b c (h p1) (w p2) -> b (h w) (c p1 p2)", p1=p, p2=p)
+
+
+def _patchify_plain_reshape(images, p):
+    n, c = images.shape[:2]
+    return images.reshape(n, c, -1, p * p).permute(0, 2, 3, 1).reshape(n, -1, p * p * c)
+
+
+def _patchify_height_check_only(images, p):
+    if images.shape[2] % p:
+        raise ValueError("height not divisible")
+    return images.unfold(2, p, p).unfold(3, p, p).permute(0, 2, 3, 4, 5, 1).flatten(3).flatten(1, 2)
+
+
+def _block_post_norm(tokens, block):
+    tokens = block.norm1(tokens + block.attn(tokens))
+    return block.norm2(tokens + block.mlp(tokens))
+
+
+def _block_one_norm(tokens, block):
+    tokens = tokens + block.attn(block.norm1(tokens))
+    return tokens + block.mlp(block.norm1(tokens))
+
+
+CH06 = [
+    (ch06.check_attention, solution06.attention, [
+        ("not scaled", _attention_unscaled),
+        ("softmax over the queries", _attention_columns),
+        ("mask inverted", _attention_inverted_mask),
+        ("mask ignored", _attention_mask_ignored),
+        ("weights only", lambda q, k, v, mask=None: solution06.attention(q, k, v, mask)[1]),
+    ]),
+    (ch06.check_patchify, solution06.patchify, [
+        ("channels first", _patchify_channels_first),
+        ("plain reshape", _patchify_plain_reshape),
+        ("column-major patches",
+         lambda x, p: rearrange(x, "b c (h p1) (w p2) -> b (w h) (p1 p2 c)", p1=p, p2=p)),
+        ("no size check", lambda x, p: x.unfold(2, p, p).unfold(3, p, p).permute(0, 2, 3, 4, 5, 1).flatten(3).flatten(1, 2)),
+        ("checks the height only", _patchify_height_check_only),
+    ]),
+    (ch06.check_pre_norm_block, solution06.pre_norm_block, [
+        ("post-norm", _block_post_norm),
+        ("one norm twice", _block_one_norm),
+        ("no residuals", lambda x, b: b.mlp(b.norm2(b.attn(b.norm1(x))))),
+        ("attention only", lambda x, b: x + b.attn(b.norm1(x))),
+        ("calls the block itself", lambda x, b: b(x)),
+    ]),
+]
+
+
+@pytest.mark.parametrize("checker, reference, wrong_answers", CH00 + CH01 + CH02 + CH03 + CH04 + CH05 + CH06,
                          ids=lambda v: getattr(v, "__name__", ""))
 def test_checker_accepts_solution_and_rejects_typical_mistakes(checker, reference, wrong_answers):
     assert checker(reference).status == "passed"

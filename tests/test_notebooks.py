@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils import models, results, train
+from course_utils import models, results, train, vit
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -39,6 +39,29 @@ def test_outputs_come_from_one_top_to_bottom_run_without_errors(path):
     assert any(c["outputs"] for c in cells), "no outputs committed"
     errors = [o.get("ename") for c in cells for o in c["outputs"] if o["output_type"] == "error"]
     assert not errors, f"error outputs committed: {errors}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_outputs_show_the_figures(path):
+    """A run under a non-interactive backend (MPLBACKEND=Agg) commits plt.show() cells without their figures."""
+    def has_image(cell):
+        return any(key.startswith("image/") for output in cell["outputs"] for key in output.get("data", {}))
+
+    showing = [cell for cell in _code_cells(_load(path)) if "plt.show()" in "".join(cell["source"])]
+    # a few cells show a figure only when optional weights or a GPU are present
+    missing = [cell for cell in showing if not has_image(cell)]
+    assert len(missing) <= len(showing) // 4, \
+        f"{len(missing)} of {len(showing)} cells that call plt.show() have no figure in the committed outputs"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_figure_is_shown_twice(path):
+    """A cell ending in a call that returns a Figure shows it twice under the inline backend: end it with plt.show()."""
+    for index, cell in enumerate(_code_cells(_load(path)), start=1):
+        images = [data for output in cell["outputs"] for key, data in output.get("data", {}).items()
+                  if key.startswith("image/")]
+        assert len(images) == len(set(map(str, images))), \
+            f"code cell {index} shows the same figure twice: end it with plt.show()"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -70,7 +93,8 @@ def test_readme_results_table_is_current():
 
 
 def _model_class_from_notebooks(name):
-    """The class ``name`` from course_utils.models, else from the notebook cell that defines it."""
+    """The class ``name`` from course_utils.models, else from the notebook cell that defines it, else from
+    course_utils.vit (chapter 06's VisionTransformer; the names of its parts, e.g. ``MLP``, are not unique)."""
     if hasattr(models, name):
         return getattr(models, name)
     for path in NOTEBOOKS:
@@ -80,6 +104,8 @@ def _model_class_from_notebooks(name):
                 namespace = {"torch": torch, "nn": nn, "__name__": "checkpoint_test"}
                 exec(compile(source, f"{path.name}:{name}", "exec"), namespace)  # noqa: S102 - our own notebook
                 return namespace[name]
+    if hasattr(vit, name):
+        return getattr(vit, name)
     raise AssertionError(f"no notebook defines class {name}")
 
 

@@ -69,3 +69,25 @@ def test_bad_shapes_are_clear_errors():
     with pytest.raises(ValueError, match="N×C×H×W"):
         VisionTransformer(image_size=28, patch_size=7, in_channels=1, dim=16, depth=1, num_heads=2)(torch.randn(1, 28, 28))
     assert PatchEmbedding(224, 16).num_patches == 196  # 14 × 14 patches; with [CLS], 197 tokens
+
+
+@pytest.mark.parametrize("size", [(14, 14), (28, 14), (56, 42)])
+def test_other_image_sizes_resample_position_embeddings_like_timm(size):
+    """timm's dynamic_img_size=True resamples the learned grid bicubically; ours must give the same logits."""
+    torch.manual_seed(0)
+    reference = timm.models.vision_transformer.VisionTransformer(
+        img_size=28, patch_size=7, in_chans=1, num_classes=10, embed_dim=64, depth=2, num_heads=4,
+        dynamic_img_size=True).eval()
+    ours = VisionTransformer(image_size=28, patch_size=7, in_channels=1, num_classes=10, dim=64, depth=2,
+                             num_heads=4).eval()
+    ours.load_state_dict(reference.state_dict(), strict=True)
+    images = torch.randn(2, 1, *size)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(images), reference(images), rtol=1e-5, atol=1e-5)
+    assert ours.position_embeddings((4, 4)) is ours.pos_embed
+
+
+def test_an_image_size_off_the_patch_grid_is_a_clear_error():
+    model = VisionTransformer(image_size=28, patch_size=7, in_channels=1, dim=16, depth=1, num_heads=2)
+    with pytest.raises(ValueError, match="20×28 is not divisible by patch_size 7"):
+        model(torch.randn(1, 1, 20, 28))

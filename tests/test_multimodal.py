@@ -1,0 +1,119 @@
+"""course_utils.multimodal: one client interface; keyed backends never touch the network without a key."""
+
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from course_utils import multimodal
+
+
+def _red_square():
+    image = np.zeros((8, 8, 3), dtype=np.uint8)
+    image[2:6, 2:6] = (255, 0, 0)
+    return image
+
+
+def test_images_convert_from_arrays_tensors_and_pil():
+    from_array = multimodal.to_pil(_red_square())
+    from_tensor = multimodal.to_pil(torch.from_numpy(_red_square()).permute(2, 0, 1).float() / 255)
+    assert from_array.size == (8, 8) and np.array_equal(np.asarray(from_array), np.asarray(from_tensor))
+    assert multimodal.to_pil(Image.new("L", (4, 4))).mode == "RGB"
+    assert multimodal.data_url(_red_square()).startswith("data:image/png;base64,")
+    with pytest.raises(ValueError, match="expected an RGB image"):
+        multimodal.to_pil(np.zeros((8, 8)))
+
+
+def test_local_backend_runs_offline_and_compare_times_every_task():
+    seen = []
+
+    def answer(image, prompt):
+        seen.append((image.size, prompt))
+        return " a red square \n"
+
+    local = multimodal.LocalBackend("tiny", answer)
+    answers, skipped = multimodal.compare([local], [("caption", _red_square(), "Describe."), ("qa", _red_square(), "Colour?")])
+    assert skipped == {} and [a.text for a in answers] == ["a red square", "a red square"]
+    assert [a.task for a in answers] == ["caption", "qa"] and all(a.seconds >= 0 and not a.error for a in answers)
+    assert seen == [((8, 8), "Describe."), ((8, 8), "Colour?")]
+
+
+def test_a_failing_call_is_an_answer_with_an_error_not_a_crash():
+    def broken(image, prompt):
+        raise RuntimeError("model exploded")
+
+    answers, _ = multimodal.compare([multimodal.LocalBackend("broken", broken)], [("caption", _red_square(), "?")])
+    assert answers[0].text == "" and answers[0].error == "RuntimeError: model exploded"
+
+
+@pytest.mark.parametrize("backend", [multimodal.GeminiBackend(), multimodal.OpenAIBackend(),
+                                     multimodal.OpenAIBackend(name="Llama (Together)", model="meta-llama/x",
+                                                              base_url="https://api.together.xyz/v1",
+                                                              key_variables=("TOGETHER_API_KEY",))],
+                         ids=lambda b: b.name)
+def test_without_a_key_a_backend_is_skipped_and_never_called(backend, monkeypatch):
+    for variable in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENAI_API_KEY", "TOGETHER_API_KEY"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setattr(backend, "ask", lambda *a: pytest.fail("a backend without a key was called"))
+    answers, skipped = multimodal.compare([backend], [("caption", _red_square(), "Describe.")])
+    assert answers == [] and "no API key" in skipped[backend.name]
+
+
+def test_openai_backend_sends_the_image_inline_with_the_responses_api(monkeypatch):
+    calls = {}
+
+    class FakeResponses:
+        def create(self, **kwargs):
+            calls.update(kwargs)
+            return types.SimpleNamespace(output_text="a red square")
+
+    class FakeOpenAI:
+        def __init__(self, api_key, base_url):
+            calls["api_key"], calls["base_url"] = api_key, base_url
+            self.responses = FakeResponses()
+
+    monkeypatch.setitem(sys.modules, "openai", types.SimpleNamespace(OpenAI=FakeOpenAI))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    backend = multimodal.OpenAIBackend(model="gpt-test")
+    assert backend.unavailable() is None
+    assert backend.ask(_red_square(), "Describe.") == "a red square"
+    content = calls["input"][0]["content"]
+    assert calls["api_key"] == "sk-test" and calls["model"] == "gpt-test" and calls["base_url"] is None
+    assert content[0] == {"type": "input_text", "text": "Describe."}
+    assert content[1]["type"] == "input_image" and content[1]["image_url"].startswith("data:image/png;base64,")
+
+
+def test_gemini_backend_sends_png_bytes(monkeypatch):
+    calls = {}
+
+    class FakeModels:
+        def generate_content(self, model, contents):
+            calls["model"], calls["contents"] = model, contents
+            return types.SimpleNamespace(text="a red square")
+
+    class FakeClient:
+        def __init__(self, api_key):
+            calls["api_key"] = api_key
+            self.models = FakeModels()
+
+    part = types.SimpleNamespace(from_bytes=lambda data, mime_type: ("part", mime_type, data[:8]))
+    genai = types.SimpleNamespace(Client=FakeClient, types=types.SimpleNamespace(Part=part))
+    google = types.ModuleType("google")
+    google.genai = genai
+    monkeypatch.setitem(sys.modules, "google", google)
+    monkeypatch.setitem(sys.modules, "google.genai", genai)
+    monkeypatch.setitem(sys.modules, "google.genai.types", genai.types)
+    monkeypatch.setenv("GEMINI_API_KEY", "g-test")
+    backend = multimodal.GeminiBackend(model="gemini-test")
+    assert backend.ask(_red_square(), "Describe.") == "a red square"
+    assert calls["api_key"] == "g-test" and calls["model"] == "gemini-test"
+    assert calls["contents"][0] == ("part", "image/png", b"\x89PNG\r\n\x1a\n") and calls["contents"][1] == "Describe."
+
+
+def test_a_missing_client_library_is_reported(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setitem(sys.modules, "openai", None)  # import fails
+    assert "pip install openai" in multimodal.OpenAIBackend().unavailable()
