@@ -55,6 +55,17 @@ def test_committed_outputs_show_the_figures(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_cell_ends_with_a_bare_call_that_returns_a_figure(path):
+    """The returned Figure is displayed once as the cell's value and again by the inline backend."""
+    for index, cell in enumerate(_code_cells(_load(path)), start=1):
+        lines = "".join(cell["source"]).rstrip().splitlines()
+        statements = [line for line in lines if line and not line.startswith((" ", "\t", ")", "]", "}", "#"))]
+        if statements:
+            assert not re.match(r"viz\.(show_images|plot_history|plot_confusion_matrix)\(", statements[-1]), \
+                f"code cell {index} ends with {statements[-1][:40]}…: add plt.show() (or assign the figure)"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_no_figure_is_shown_twice(path):
     """A cell ending in a call that returns a Figure shows it twice under the inline backend: end it with plt.show()."""
     for index, cell in enumerate(_code_cells(_load(path)), start=1):
