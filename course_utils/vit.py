@@ -23,11 +23,9 @@ class PatchEmbedding(nn.Module):
         super().__init__()
         if image_size % patch_size:
             raise ValueError(f"image_size {image_size} is not divisible by patch_size {patch_size}")
-        self.num_patches = (image_size // patch_size) ** 2
+        self.patch_size, self.grid_size = patch_size, image_size // patch_size
+        self.num_patches = self.grid_size ** 2
         self.proj = nn.Conv2d(in_channels, dim, kernel_size=patch_size, stride=patch_size)
-
-        self.grid_size = image_size // patch_size
-        self.patch_size = patch_size
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         height, width = images.shape[-2:]
