@@ -1,4 +1,4 @@
-"""Deterministic synthetic "shapes" dataset for the detection, segmentation and CLIP chapters.
+"""Deterministic synthetic "shapes" dataset for the detection and segmentation chapters.
 
 Real datasets are large, slow to download and hard to reason about.  This module draws small RGB
 images containing circles, squares and triangles in a few saturated colours, together with every

@@ -451,7 +451,54 @@ CH06 = [
 ]
 
 
-@pytest.mark.parametrize("checker, reference, wrong_answers", CH00 + CH01 + CH02 + CH03 + CH04 + CH05 + CH06,
+
+from course_utils.exercises import ch07
+from solutions import ch07 as solution07
+
+
+def _clip_loss_one_direction(images, texts, scale):
+    return F.cross_entropy(scale * images @ texts.T, torch.arange(len(images)))
+
+
+def _clip_loss_summed(images, texts, scale):
+    return 2 * solution07.contrastive_loss(images, texts, scale)
+
+
+def _clip_loss_detached(images, texts, scale):
+    return torch.tensor(solution07.contrastive_loss(images, texts, scale).item())
+
+
+def _recall_ascending(similarity, relevant, k):
+    return (similarity.topk(k, dim=1, largest=False).indices == relevant[:, None]).any(1).float().mean().item()
+
+
+CH07 = [
+    (ch07.check_contrastive_loss, solution07.contrastive_loss, [
+        ("one direction", _clip_loss_one_direction),
+        ("summed", _clip_loss_summed),
+        ("no scale", lambda i, t, s: solution07.contrastive_loss(i, t, torch.tensor(1.0))),
+        ("exponentiated twice", lambda i, t, s: solution07.contrastive_loss(i, t, s.exp())),
+        ("detached", _clip_loss_detached),
+        ("per-sample losses", lambda i, t, s: F.cross_entropy(s * i @ t.T, torch.arange(len(i)), reduction="none")),
+    ]),
+    (ch07.check_class_embeddings, solution07.class_embeddings, [
+        ("mean not renormalised", lambda p: F.normalize(p, dim=-1).mean(1)),
+        ("normalised only after the mean", lambda p: F.normalize(p.mean(1), dim=-1)),
+        ("averaged over the classes", lambda p: F.normalize(F.normalize(p, dim=-1).mean(0), dim=-1)),
+        ("first prompt only", lambda p: F.normalize(p[:, 0], dim=-1)),
+    ]),
+    (ch07.check_recall_at_k, solution07.recall_at_k, [
+        ("ascending", _recall_ascending),
+        ("percentage", lambda s, r, k: 100 * solution07.recall_at_k(s, r, k)),
+        ("tensor", lambda s, r, k: (s.topk(k, dim=1).indices == r[:, None]).any(1).float().mean()),
+        ("top-k over queries", lambda s, r, k: (s.topk(min(k, len(s)), dim=0).indices.T[:, :k] == r[: s.shape[1], None])
+         .any(1).float().mean().item()),
+        ("exact top-1 only", lambda s, r, k: (s.argmax(1) == r).float().mean().item()),
+    ]),
+]
+
+
+@pytest.mark.parametrize("checker, reference, wrong_answers", CH00 + CH01 + CH02 + CH03 + CH04 + CH05 + CH06 + CH07,
                          ids=lambda v: getattr(v, "__name__", ""))
 def test_checker_accepts_solution_and_rejects_typical_mistakes(checker, reference, wrong_answers):
     assert checker(reference).status == "passed"

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils import models, results, train, vit
+from course_utils import clip, models, results, train, vit
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -105,7 +105,7 @@ def test_readme_results_table_is_current():
 
 def _model_class_from_notebooks(name):
     """The class ``name`` from course_utils.models, else from the notebook cell that defines it, else from
-    course_utils.vit (chapter 06's VisionTransformer; the names of its parts, e.g. ``MLP``, are not unique)."""
+    course_utils.vit or course_utils.clip (chapters 06-07; the names of their parts, e.g. ``MLP``, are not unique)."""
     if hasattr(models, name):
         return getattr(models, name)
     for path in NOTEBOOKS:
@@ -115,8 +115,9 @@ def _model_class_from_notebooks(name):
                 namespace = {"torch": torch, "nn": nn, "__name__": "checkpoint_test"}
                 exec(compile(source, f"{path.name}:{name}", "exec"), namespace)  # noqa: S102 - our own notebook
                 return namespace[name]
-    if hasattr(vit, name):
-        return getattr(vit, name)
+    for module in (vit, clip):
+        if hasattr(module, name):
+            return getattr(module, name)
     raise AssertionError(f"no notebook defines class {name}")
 
 
