@@ -7,7 +7,8 @@
 * :class:`TextEncoder` and :class:`MiniCLIP` - the two towers of CLIP; ``encode_image`` / ``encode_text``
   return L2-normalised embeddings and ``logit_scale`` is the learned log inverse temperature.
 * :class:`CaptionDecoder` - a causal language model that can be given "soft" prefix embeddings, and
-  :class:`Projector` - the LLaVA-style MLP that turns an image embedding into such a prefix.
+  :class:`Projector` - the connector (linear as in LLaVA, or LLaVA-1.5's MLP) that turns an image
+  embedding into such a prefix.
 """
 
 from __future__ import annotations

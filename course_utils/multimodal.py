@@ -77,7 +77,7 @@ class _KeyedBackend(Backend):
         return next((os.environ[v] for v in self.key_variables if os.environ.get(v)), None)
 
     def unavailable(self) -> str | None:
-        if self._key() is None:
+        if self.key_variables and self._key() is None:
             return f"no API key: set {' or '.join(self.key_variables)} to use {self.name}"
         try:
             __import__(self.package)
@@ -93,30 +93,39 @@ class GeminiBackend(_KeyedBackend):
     package, package_pip = "google.genai", "google-genai"
 
     def __init__(self, model: str = "gemini-2.5-flash"):
-        self.name, self.model = "Gemini", model
+        self.name, self.model, self._client = "Gemini", model, None
 
     def ask(self, image, prompt: str) -> str:
         from google import genai
         from google.genai import types
 
-        client = genai.Client(api_key=self._key())
+        if self._client is None:  # one client per backend: timed calls should not pay for a new connection
+            self._client = genai.Client(api_key=self._key())
         picture = types.Part.from_bytes(data=png_bytes(image), mime_type="image/png")
-        return client.models.generate_content(model=self.model, contents=[picture, prompt]).text
+        return self._client.models.generate_content(model=self.model, contents=[picture, prompt]).text or ""
 
 
 class OpenAIBackend(_KeyedBackend):
-    """OpenAI's Responses API, or any OpenAI-compatible chat server when ``base_url`` is given."""
+    """OpenAI's Responses API, or any OpenAI-compatible chat server when ``base_url`` is given.
+
+    A local server that needs no key (vLLM, Ollama on localhost) takes ``key_variables=()``.
+    """
 
     package, package_pip = "openai", "openai"
 
     def __init__(self, model: str = "gpt-4.1-mini", name: str = "OpenAI", base_url: str | None = None,
                  key_variables: tuple[str, ...] = ("OPENAI_API_KEY",)):
+        if not key_variables and base_url is None:
+            raise ValueError("OpenAI's own API needs a key; key_variables=() is for local servers (give base_url)")
         self.name, self.model, self.base_url, self.key_variables = name, model, base_url, key_variables
+        self._client = None
 
     def ask(self, image, prompt: str) -> str:
         from openai import OpenAI
 
-        client = OpenAI(api_key=self._key(), base_url=self.base_url)
+        if self._client is None:  # one client per backend: timed calls should not pay for a new connection
+            self._client = OpenAI(api_key=self._key() or "no-key-needed", base_url=self.base_url)
+        client = self._client
         if self.base_url is None:
             response = client.responses.create(model=self.model, input=[{"role": "user", "content": [
                 {"type": "input_text", "text": prompt}, {"type": "input_image", "image_url": data_url(image)}]}])

@@ -1,14 +1,15 @@
-"""Reference solutions for chapter 07's exercises (CLIP's contrastive loss, zero-shot class embeddings, recall@k)."""
+"""Reference solutions for chapter 07's exercises (SigLIP's sigmoid loss, zero-shot class embeddings, median rank)."""
 
 import torch
 import torch.nn.functional as F
 
 
-def contrastive_loss(image_features: torch.Tensor, text_features: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
-    """Symmetric InfoNCE: cross-entropy of each image over the texts and of each text over the images."""
-    logits_per_image = logit_scale * image_features @ text_features.T
-    targets = torch.arange(len(image_features), device=image_features.device)
-    return (F.cross_entropy(logits_per_image, targets) + F.cross_entropy(logits_per_image.T, targets)) / 2
+def sigmoid_loss(image_features: torch.Tensor, text_features: torch.Tensor, logit_scale: torch.Tensor,
+                 logit_bias: torch.Tensor) -> torch.Tensor:
+    """SigLIP: every (image, text) cell is its own binary problem, +1 on the diagonal and -1 elsewhere."""
+    logits = logit_scale * image_features @ text_features.T + logit_bias
+    labels = 2 * torch.eye(len(image_features), device=logits.device) - 1
+    return -F.logsigmoid(labels * logits).sum() / len(image_features)
 
 
 def class_embeddings(prompt_features: torch.Tensor) -> torch.Tensor:
@@ -16,7 +17,8 @@ def class_embeddings(prompt_features: torch.Tensor) -> torch.Tensor:
     return F.normalize(F.normalize(prompt_features, dim=-1).mean(dim=1), dim=-1)
 
 
-def recall_at_k(similarity: torch.Tensor, relevant: torch.Tensor, k: int) -> float:
-    """Fraction of queries whose relevant gallery item is among their k most similar."""
-    top_k = similarity.topk(k, dim=1).indices
-    return (top_k == relevant[:, None]).any(dim=1).float().mean().item()
+def median_rank(similarity: torch.Tensor, relevant: torch.Tensor) -> float:
+    """Median over queries of the 1-based rank of the relevant gallery item (1 = found first)."""
+    relevant_scores = similarity.gather(1, relevant[:, None])
+    ranks = (similarity > relevant_scores).sum(dim=1) + 1
+    return ranks.float().median().item()

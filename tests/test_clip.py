@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from course_utils import clip
 from course_utils import captioned_shapes as scenes
+from course_utils import clip
 
 
 @pytest.fixture

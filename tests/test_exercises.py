@@ -456,30 +456,34 @@ from course_utils.exercises import ch07
 from solutions import ch07 as solution07
 
 
-def _clip_loss_one_direction(images, texts, scale):
-    return F.cross_entropy(scale * images @ texts.T, torch.arange(len(images)))
+def _sigmoid_loss_mean(images, texts, scale, bias):
+    logits = scale * images @ texts.T + bias
+    return -F.logsigmoid((2 * torch.eye(len(images)) - 1) * logits).mean()
 
 
-def _clip_loss_summed(images, texts, scale):
-    return 2 * solution07.contrastive_loss(images, texts, scale)
+def _sigmoid_loss_positives_only(images, texts, scale, bias):
+    return -F.logsigmoid((scale * images @ texts.T + bias).diagonal()).sum() / len(images)
 
 
-def _clip_loss_detached(images, texts, scale):
-    return torch.tensor(solution07.contrastive_loss(images, texts, scale).item())
+def _sigmoid_loss_detached(images, texts, scale, bias):
+    return torch.tensor(solution07.sigmoid_loss(images, texts, scale, bias).item())
 
 
-def _recall_ascending(similarity, relevant, k):
-    return (similarity.topk(k, dim=1, largest=False).indices == relevant[:, None]).any(1).float().mean().item()
+def _median_rank_zero_based(similarity, relevant):
+    return solution07.median_rank(similarity, relevant) - 1
+
+
+def _median_rank_ascending(similarity, relevant):
+    return solution07.median_rank(-similarity, relevant)
 
 
 CH07 = [
-    (ch07.check_contrastive_loss, solution07.contrastive_loss, [
-        ("one direction", _clip_loss_one_direction),
-        ("summed", _clip_loss_summed),
-        ("no scale", lambda i, t, s: solution07.contrastive_loss(i, t, torch.tensor(1.0))),
-        ("exponentiated twice", lambda i, t, s: solution07.contrastive_loss(i, t, s.exp())),
-        ("detached", _clip_loss_detached),
-        ("per-sample losses", lambda i, t, s: F.cross_entropy(s * i @ t.T, torch.arange(len(i)), reduction="none")),
+    (ch07.check_sigmoid_loss, solution07.sigmoid_loss, [
+        ("mean over N² cells", _sigmoid_loss_mean),
+        ("positives only", _sigmoid_loss_positives_only),
+        ("no bias", lambda i, t, s, b: solution07.sigmoid_loss(i, t, s, torch.tensor(0.0))),
+        ("softmax loss instead", lambda i, t, s, b: F.cross_entropy(s * i @ t.T, torch.arange(len(i)))),
+        ("detached", _sigmoid_loss_detached),
     ]),
     (ch07.check_class_embeddings, solution07.class_embeddings, [
         ("mean not renormalised", lambda p: F.normalize(p, dim=-1).mean(1)),
@@ -487,13 +491,12 @@ CH07 = [
         ("averaged over the classes", lambda p: F.normalize(F.normalize(p, dim=-1).mean(0), dim=-1)),
         ("first prompt only", lambda p: F.normalize(p[:, 0], dim=-1)),
     ]),
-    (ch07.check_recall_at_k, solution07.recall_at_k, [
-        ("ascending", _recall_ascending),
-        ("percentage", lambda s, r, k: 100 * solution07.recall_at_k(s, r, k)),
-        ("tensor", lambda s, r, k: (s.topk(k, dim=1).indices == r[:, None]).any(1).float().mean()),
-        ("top-k over queries", lambda s, r, k: (s.topk(min(k, len(s)), dim=0).indices.T[:, :k] == r[: s.shape[1], None])
-         .any(1).float().mean().item()),
-        ("exact top-1 only", lambda s, r, k: (s.argmax(1) == r).float().mean().item()),
+    (ch07.check_median_rank, solution07.median_rank, [
+        ("zero-based", _median_rank_zero_based),
+        ("ascending", _median_rank_ascending),
+        ("tensor", lambda s, r: ((s > s.gather(1, r[:, None])).sum(1) + 1).float().median()),
+        ("mean rank", lambda s, r: ((s > s.gather(1, r[:, None])).sum(1) + 1).float().mean().item()),
+        ("over the queries", lambda s, r: ((s > s.gather(1, r[:, None]).T).sum(0)[: len(r)] + 1).float().median().item()),
     ]),
 ]
 

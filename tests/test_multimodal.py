@@ -117,3 +117,45 @@ def test_a_missing_client_library_is_reported(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     monkeypatch.setitem(sys.modules, "openai", None)  # import fails
     assert "pip install openai" in multimodal.OpenAIBackend().unavailable()
+
+
+def test_a_keyless_local_server_uses_chat_completions_and_one_client(monkeypatch):
+    calls = {"clients": 0}
+
+    class FakeCompletions:
+        def create(self, **kwargs):
+            calls.update(kwargs)
+            return types.SimpleNamespace(choices=[types.SimpleNamespace(message=types.SimpleNamespace(content="red"))])
+
+    class FakeOpenAI:
+        def __init__(self, api_key, base_url):
+            calls["clients"] += 1
+            calls["api_key"], calls["base_url"] = api_key, base_url
+            self.chat = types.SimpleNamespace(completions=FakeCompletions())
+
+    monkeypatch.setitem(sys.modules, "openai", types.SimpleNamespace(OpenAI=FakeOpenAI))
+    backend = multimodal.OpenAIBackend("llava", name="vLLM", base_url="http://127.0.0.1:8000/v1", key_variables=())
+    assert backend.unavailable() is None
+    assert backend.ask(_red_square(), "Colour?") == "red" and backend.ask(_red_square(), "Colour?") == "red"
+    assert calls["clients"] == 1 and calls["base_url"] == "http://127.0.0.1:8000/v1"
+    content = calls["messages"][0]["content"]
+    assert content[0] == {"type": "text", "text": "Colour?"}
+    assert content[1]["image_url"]["url"].startswith("data:image/png;base64,")
+    with pytest.raises(ValueError, match="local servers"):
+        multimodal.OpenAIBackend(key_variables=())
+
+
+def test_gemini_without_text_answers_an_empty_string(monkeypatch):
+    class FakeClient:
+        def __init__(self, api_key):
+            self.models = types.SimpleNamespace(generate_content=lambda model, contents: types.SimpleNamespace(text=None))
+
+    part = types.SimpleNamespace(from_bytes=lambda data, mime_type: "part")
+    genai = types.SimpleNamespace(Client=FakeClient, types=types.SimpleNamespace(Part=part))
+    google = types.ModuleType("google")
+    google.genai = genai
+    monkeypatch.setitem(sys.modules, "google", google)
+    monkeypatch.setitem(sys.modules, "google.genai", genai)
+    monkeypatch.setitem(sys.modules, "google.genai.types", genai.types)
+    monkeypatch.setenv("GEMINI_API_KEY", "g-test")
+    assert multimodal.GeminiBackend().ask(_red_square(), "Describe.") == ""

@@ -1,8 +1,9 @@
-"""Checkers for chapter 07's exercises (CLIP's contrastive loss, zero-shot class embeddings, recall@k)."""
+"""Checkers for chapter 07's exercises (SigLIP's sigmoid loss, zero-shot class embeddings, median rank)."""
 
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
@@ -18,47 +19,44 @@ def _pairs(batch_size: int, dim: int, seed: int):
     return images, texts
 
 
-def check_contrastive_loss(fn):
-    """``fn(image_features, text_features, logit_scale) -> scalar``: CLIP's loss, compared with open_clip's ClipLoss."""
-    from open_clip.loss import ClipLoss
+def check_sigmoid_loss(fn):
+    """``fn(image_features, text_features, logit_scale, logit_bias) -> scalar``: SigLIP's loss vs open_clip's SigLipLoss."""
+    from open_clip.loss import SigLipLoss
 
     def against_open_clip(fn):
-        for batch_size, dim, scale in ((6, 16, 1 / 0.07), (32, 64, 100.0), (3, 8, 1.0)):
+        for batch_size, dim, scale, bias in ((6, 16, 10.0, -10.0), (32, 64, 100.0, -5.0), (3, 8, 1.0, 0.5)):
             images, texts = _pairs(batch_size, dim, seed=batch_size)
-            scale = torch.tensor(scale)
-            got = fn(images.clone(), texts.clone(), scale.clone())
+            scale, bias = torch.tensor(scale), torch.tensor(bias)
+            got = fn(images.clone(), texts.clone(), scale.clone(), bias.clone())
             expect_type(got, torch.Tensor, "the loss")
             if got.numel() != 1:
-                raise CheckFailed(f"return one number (the mean loss), got a tensor of shape {tuple(got.shape)}")
-            expected = ClipLoss()(images, texts, scale)
-            if torch.isclose(got.reshape(()), expected, atol=1e-5):
+                raise CheckFailed(f"return one number, got a tensor of shape {tuple(got.shape)}")
+            got = got.reshape(())
+            expected = SigLipLoss()(images, texts, scale, bias)
+            if torch.isclose(got, expected, rtol=1e-5, atol=1e-5):
                 continue
-            targets = torch.arange(batch_size)
-            logits = scale * images @ texts.T
-            image_side, text_side = F.cross_entropy(logits, targets), F.cross_entropy(logits.T, targets)
-            if any(torch.isclose(got.reshape(()), one_side, atol=1e-5) for one_side in (image_side, text_side)):
-                raise CheckFailed("only one direction: average the image→text and the text→image cross-entropies")
-            if torch.isclose(got.reshape(()), image_side + text_side, atol=1e-5):
-                raise CheckFailed("the two cross-entropies are summed; CLIP averages them (divide by 2)")
-            unscaled = (F.cross_entropy(images @ texts.T, targets) + F.cross_entropy(texts @ images.T, targets)) / 2
-            if scale != 1 and torch.isclose(got.reshape(()), unscaled, atol=1e-5):
-                raise CheckFailed("the similarities are not multiplied by logit_scale")
-            exp_scaled = (F.cross_entropy(scale.exp() * images @ texts.T, targets)
-                          + F.cross_entropy(scale.exp() * texts @ images.T, targets)) / 2
-            if torch.isclose(got.reshape(()), exp_scaled, atol=1e-5):
-                raise CheckFailed("logit_scale is already s = exp(log scale): multiply by it, do not exponentiate again")
-            raise CheckFailed(f"loss {got.item():.5f} for N={batch_size}, s={scale.item():.2f}; "
-                              f"open_clip's ClipLoss gives {expected.item():.5f}")
+            logits = scale * images @ texts.T + bias
+            labels = 2 * torch.eye(batch_size) - 1
+            per_pair = -F.logsigmoid(labels * logits)
+            if torch.isclose(got, per_pair.mean(), rtol=1e-5, atol=1e-5):
+                raise CheckFailed("divided by N² (a mean over all cells); SigLIP sums the cells and divides by N")
+            if torch.isclose(got, -F.logsigmoid(logits.diagonal()).sum() / batch_size, rtol=1e-5, atol=1e-5):
+                raise CheckFailed("only the positive pairs count: the off-diagonal cells are negatives with label -1")
+            if torch.isclose(got, -F.logsigmoid(labels * (scale * images @ texts.T)).sum() / batch_size,
+                             rtol=1e-5, atol=1e-5):
+                raise CheckFailed("the bias is missing: logits = logit_scale · cos + logit_bias")
+            raise CheckFailed(f"loss {got.item():.5f} for N={batch_size}, scale {scale.item():g}, bias {bias.item():g}; "
+                              f"open_clip's SigLipLoss gives {expected.item():.5f}")
 
     def gradient_flows(fn):
         images, texts = _pairs(8, 16, seed=1)
         images.requires_grad_()
-        fn(images, texts, torch.tensor(1 / 0.07)).backward()
+        fn(images, texts, torch.tensor(10.0), torch.tensor(-10.0)).backward()
         if images.grad is None or images.grad.abs().sum() == 0:
             raise CheckFailed("no gradient reaches the image features (avoid .item(), numpy or torch.no_grad)")
 
-    return run_checks("contrastive loss", fn, [("compared with open_clip's ClipLoss", against_open_clip),
-                                               ("gradients", gradient_flows)])
+    return run_checks("sigmoid (SigLIP) loss", fn, [("compared with open_clip's SigLipLoss", against_open_clip),
+                                                    ("gradients", gradient_flows)])
 
 
 def check_class_embeddings(fn):
@@ -90,36 +88,33 @@ def check_class_embeddings(fn):
                                                          ("one prompt per class", one_prompt)])
 
 
-def check_recall_at_k(fn):
-    """``fn(similarity Q×G, relevant Q, k) -> float``: fraction of queries whose relevant item is in the top k."""
+def check_median_rank(fn):
+    """``fn(similarity Q×G, relevant Q) -> float``: the median 1-based rank of each query's relevant item."""
     similarity = torch.tensor([[0.9, 0.1, 0.3, 0.2],   # relevant 0: rank 1
                                [0.8, 0.7, 0.1, 0.0],   # relevant 1: rank 2
                                [0.5, 0.6, 0.7, 0.1],   # relevant 3: rank 4
                                [0.2, 0.9, 0.3, 0.4],   # relevant 2: rank 3
                                [0.1, 0.2, 0.3, 0.95]])  # relevant 3: rank 1
     relevant = torch.tensor([0, 1, 3, 2, 3])
-    expected = {1: 0.4, 2: 0.6, 3: 0.8, 4: 1.0}
 
     def small_table(fn):
-        for k, value in expected.items():
-            got = fn(similarity.clone(), relevant.clone(), k)
-            if isinstance(got, torch.Tensor):
-                raise CheckFailed("return a Python float (use .item())")
-            if not isinstance(got, float):
-                raise CheckFailed(f"return a float, got {type(got).__name__}")
-            if math.isclose(got, 100 * value):
-                raise CheckFailed("return a fraction between 0 and 1, not a percentage")
-            if not math.isclose(got, value, abs_tol=1e-6):
-                if k == 1 and math.isclose(got, 0.2):
-                    raise CheckFailed("recall@1 is 0.2: are you taking the *least* similar items (sort descending)?")
-                raise CheckFailed(f"recall@{k} should be {value}, got {got}")
+        got = fn(similarity.clone(), relevant.clone())
+        if isinstance(got, torch.Tensor):
+            raise CheckFailed("return a Python number (use .item())")
+        if not isinstance(got, numbers.Real):
+            raise CheckFailed(f"return a number, got {type(got).__name__}")
+        if math.isclose(got, 1.0):
+            raise CheckFailed("median rank 1 here is 0-based: rank 1 must mean 'found first', so add 1")
+        if math.isclose(got, 3.0):
+            raise CheckFailed("ranks counted from the least similar item: sort by *decreasing* similarity")
+        if not math.isclose(got, 2.0):
+            raise CheckFailed(f"the ranks are 1, 2, 4, 3, 1, so the median is 2; got {got}")
 
     def gallery_axis(fn):
         generator = torch.Generator().manual_seed(0)
         wide = torch.randn(3, 10, generator=generator)
-        relevant_wide = wide.argmax(dim=1)
-        got = fn(wide, relevant_wide, 1)
+        got = fn(wide, wide.argmax(dim=1))
         if not math.isclose(got, 1.0):
             raise CheckFailed("rank the gallery items of each query (dim=1), not the queries of each item")
 
-    return run_checks("recall@k", fn, [("a 5 × 4 similarity table", small_table), ("3 queries, 10 items", gallery_axis)])
+    return run_checks("median rank", fn, [("a 5 × 4 similarity table", small_table), ("3 queries, 10 items", gallery_axis)])
