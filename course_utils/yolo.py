@@ -12,6 +12,7 @@ object for ``val``/``predict``/``export``.
 * :func:`train_into` - train from a yaml with Ultralytics and copy the weights into a given network.
 * :func:`wrap` - an ``ultralytics.YOLO`` around an existing network, with class names.
 * :func:`read_history` - the per-epoch losses from a run's ``results.csv``.
+* :func:`ShapesYOLOv8n` - chapter 03's detector class (YOLOv8n with ``nc`` classes), for loading its checkpoint.
 """
 
 from __future__ import annotations
@@ -131,5 +132,27 @@ def wrap(model: nn.Module, names: dict[int, str] | list[str] | tuple[str, ...], 
         raise ValueError(f"the model predicts {head_classes} classes but {len(names)} names were given")
     wrapper = YOLO(cfg)
     model.names = names
+    if not getattr(model, "args", None):  # what a saved Ultralytics checkpoint carries; export reads it
+        model.args = {"task": wrapper.task, "imgsz": 640, "data": None}
+    if not getattr(model, "task", None):
+        model.task = wrapper.task
     wrapper.model = model
     return wrapper
+
+
+def _shapes_yolov8n_class():
+    from ultralytics.nn.tasks import DetectionModel
+
+    class ShapesYOLOv8n(DetectionModel):
+        """YOLOv8n from Ultralytics' yolov8n.yaml with `nc` classes: the network YOLO(...).train builds."""
+
+        def __init__(self, nc=3):
+            super().__init__("yolov8n.yaml", nc=nc, verbose=False)
+
+    ShapesYOLOv8n.__qualname__ = ShapesYOLOv8n.__name__ = "ShapesYOLOv8n"
+    return ShapesYOLOv8n
+
+
+def ShapesYOLOv8n(nc: int = 3) -> nn.Module:
+    """Chapter 03's detector: a fresh YOLOv8n with ``nc`` classes, ready for ``train.load_checkpoint``."""
+    return _shapes_yolov8n_class()(nc=nc)

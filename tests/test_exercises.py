@@ -501,7 +501,89 @@ CH07 = [
 ]
 
 
-@pytest.mark.parametrize("checker, reference, wrong_answers", CH00 + CH01 + CH02 + CH03 + CH04 + CH05 + CH06 + CH07,
+from course_utils.exercises import ch08
+from solutions import ch08 as solution08
+
+
+def _export_static_batch(model, example, path):
+    model.eval()
+    torch.onnx.export(model, (example,), path, input_names=["images"], output_names=["logits"], dynamo=False)
+
+
+def _export_in_train_mode(model, example, path):
+    torch.onnx.export(model, (example,), path, input_names=["images"], output_names=["logits"],
+                      dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False,
+                      training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False)
+
+
+def _export_default_names(model, example, path):
+    model.eval()
+    torch.onnx.export(model, (example,), path, dynamic_axes={"input": {0: "batch"}}, input_names=["input"], dynamo=False)
+
+
+def _measure_including_warmup(fn, warmup=3, repeats=20):
+    import statistics
+    import time
+
+    times = []
+    for _ in range(warmup + repeats):
+        started = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return statistics.median(times), times[round(0.9 * (len(times) - 1))]
+
+
+def _measure_seconds(fn, warmup=3, repeats=20):
+    median, p90 = solution08.measure(fn, warmup, repeats)
+    return median / 1000, p90 / 1000
+
+
+def _measure_mean_for_both(fn, warmup=3, repeats=20):
+    median, _ = solution08.measure(fn, warmup, repeats)
+    return median, median
+
+
+def _quantize_without_zero(x):
+    low, high = float(x.min()), float(x.max())
+    scale = (high - low) / 255
+    zero_point = int(round(-low / scale))
+    return torch.clamp(torch.round(x / scale) + zero_point, 0, 255).to(torch.uint8), scale, zero_point
+
+
+def _quantize_symmetric_int8(x):
+    scale = float(x.abs().max()) / 127
+    return torch.clamp(torch.round(x / scale), -128, 127).to(torch.int8), scale, 0
+
+
+def _quantize_truncating(x):
+    q, scale, zero_point = solution08.quantize_uint8(x)
+    low = min(float(x.min()), 0.0)
+    return ((x - low) / scale).floor().clamp(0, 255).to(torch.uint8), scale, zero_point
+
+
+CH08 = [
+    (ch08.check_export_dynamic, solution08.export_dynamic, [
+        ("static batch", _export_static_batch),
+        ("train mode", _export_in_train_mode),
+        ("default names", _export_default_names),
+        ("writes nothing", lambda model, example, path: None),
+    ]),
+    (ch08.check_measure, solution08.measure, [
+        ("warm-up timed", _measure_including_warmup),
+        ("seconds", _measure_seconds),
+        ("median twice", _measure_mean_for_both),
+        ("no warm-up call", lambda fn, warmup=3, repeats=20: solution08.measure(fn, 0, repeats)),
+    ]),
+    (ch08.check_quantize_uint8, solution08.quantize_uint8, [
+        ("range without 0", _quantize_without_zero),
+        ("symmetric int8", _quantize_symmetric_int8),
+        ("floor instead of round", _quantize_truncating),
+    ]),
+]
+
+
+@pytest.mark.parametrize("checker, reference, wrong_answers", CH00 + CH01 + CH02 + CH03 + CH04 + CH05 + CH06 + CH07 + CH08,
                          ids=lambda v: getattr(v, "__name__", ""))
 def test_checker_accepts_solution_and_rejects_typical_mistakes(checker, reference, wrong_answers):
     assert checker(reference).status == "passed"

@@ -1,0 +1,185 @@
+"""Chapter 08's Gradio app: a classifier tab, a detector tab and a benchmark tab, served from the course's models.
+
+* classifier: chapter 02's Fashion-MNIST SmallCNN, exported to ONNX and run by ONNX Runtime (top-k with
+  probabilities; upload a picture or pick one of the test images);
+* detector: chapter 03's YOLOv8n trained from scratch on generated shapes (boxes drawn on the image);
+* benchmark: the latency harness of :mod:`course_utils.deploy`, PyTorch eager vs ONNX Runtime, as a table and a plot.
+
+Start it from the command line (``python -m course_utils.app --port 7860``, ``--share`` for a public link on
+Colab) or from a notebook (``build_app(...).launch()``). ``GRADIO_ANALYTICS_ENABLED=False`` keeps it offline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import data, deploy, models, shapes, train
+
+CLASSIFIER_CHECKPOINT = "ch02_fashion_cnn"
+DETECTOR_CHECKPOINT = "ch03_yolov8n_shapes"
+
+
+class Classifier:
+    """Chapter 02's Fashion-MNIST CNN behind ONNX Runtime: ``predict(image) -> {label: probability}``."""
+
+    def __init__(self, onnx_dir: str | Path | None = None, threads: int | None = None):
+        self.model = models.SmallCNN(**torch.load(train.checkpoint_path(CLASSIFIER_CHECKPOINT), weights_only=True,
+                                                  map_location="cpu")["config"]["model"])
+        train.load_checkpoint(CLASSIFIER_CHECKPOINT, self.model)
+        self.model.eval()
+        self.labels = data.class_names("fashion-mnist")
+        directory = Path(onnx_dir or tempfile.mkdtemp(prefix="course-app-"))
+        self.onnx_path = deploy.export_onnx(self.model, torch.zeros(1, 1, 28, 28), directory / "fashion_cnn.onnx")
+        self.session = deploy.onnx_session(self.onnx_path, threads=threads)
+
+    @staticmethod
+    def preprocess(image) -> np.ndarray:
+        """Any picture → a 1×1×28×28 float32 batch normalised like Fashion-MNIST (light object, dark background)."""
+        picture = Image.fromarray(image) if isinstance(image, np.ndarray) else image
+        grey = np.asarray(picture.convert("L").resize((28, 28), Image.Resampling.BILINEAR), dtype=np.float32) / 255
+        if grey[[0, -1], :].mean() + grey[:, [0, -1]].mean() > 1.0:  # a light background: invert like the data
+            grey = 1.0 - grey
+        return ((grey - data.FASHION_MNIST_MEAN) / data.FASHION_MNIST_STD)[None, None].astype(np.float32)
+
+    def predict(self, image, top_k: int = 3) -> dict[str, float]:
+        if image is None:
+            return {}
+        logits = self.session.run(None, {self.session.get_inputs()[0].name: self.preprocess(image)})[0][0]
+        probabilities = np.exp(logits - logits.max())
+        probabilities /= probabilities.sum()
+        best = np.argsort(probabilities)[::-1][:top_k]
+        return {self.labels[i]: float(probabilities[i]) for i in best}
+
+
+class Detector:
+    """Chapter 03's YOLOv8n (trained from scratch on generated shapes): ``predict(image) -> (drawn image, boxes)``."""
+
+    def __init__(self):
+        from . import yolo
+
+        self.model = yolo.ShapesYOLOv8n(nc=len(shapes.CLASSES))
+        train.load_checkpoint(DETECTOR_CHECKPOINT, self.model)
+        self.yolo = yolo.wrap(self.model.eval(), shapes.CLASSES)
+
+    def predict(self, image, confidence: float = 0.25):
+        if image is None:
+            return None, []
+        picture = Image.fromarray(image) if isinstance(image, np.ndarray) else image
+        result = self.yolo.predict(picture.convert("RGB"), imgsz=64, conf=confidence, device="cpu", verbose=False)[0]
+        boxes = [{"class": result.names[int(c)], "confidence": round(float(p), 3), "xyxy": [round(float(v), 1) for v in b]}
+                 for b, c, p in zip(result.boxes.xyxy, result.boxes.cls, result.boxes.conf)]
+        drawn = Image.fromarray(result.plot(line_width=1, font_size=8)[..., ::-1])  # plot() returns BGR
+        return drawn, boxes
+
+
+def example_images(directory: str | Path, count: int = 6) -> tuple[list[str], list[str]]:
+    """PNG files of Fashion-MNIST test items and of generated shape scenes, for the apps' example galleries."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    images, _ = data.tensor_dataset("fashion-mnist", train=False, normalize=False).tensors
+    fashion = []
+    for i in range(count):
+        path = directory / f"fashion_{i}.png"
+        Image.fromarray((images[i, 0].numpy() * 255).astype(np.uint8)).resize((112, 112), Image.Resampling.NEAREST).save(path)
+        fashion.append(str(path))
+    scenes = []
+    for i in range(count):
+        path = directory / f"shapes_{i}.png"
+        Image.fromarray(shapes.make_scene(10_000 + i, image_size=64).image).save(path)
+        scenes.append(str(path))
+    return fashion, scenes
+
+
+def benchmark_rows(classifier: Classifier, batch_sizes=(1, 8, 32), repeats: int = 20):
+    """Median and p90 latency of PyTorch eager and ONNX Runtime for each batch size (rows for a table)."""
+    rows = []
+    for batch_size in batch_sizes:
+        batch = torch.randn(batch_size, 1, 28, 28)
+        feed = {classifier.session.get_inputs()[0].name: batch.numpy()}
+        for runtime, fn in (("PyTorch eager", lambda batch=batch: classifier.model(batch)),
+                            ("ONNX Runtime", lambda feed=feed: classifier.session.run(None, feed))):
+            with torch.inference_mode():
+                latency = deploy.measure_latency(fn, batch_size=batch_size, repeats=repeats)
+            rows.append([runtime, batch_size, round(latency.median_ms, 3), round(latency.p90_ms, 3),
+                         round(latency.throughput)])
+    return rows
+
+
+def benchmark_plot(rows):
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(5, 3))
+    for runtime in dict.fromkeys(row[0] for row in rows):
+        mine = [row for row in rows if row[0] == runtime]
+        axis.plot([row[1] for row in mine], [row[4] for row in mine], marker="o", label=runtime)
+    axis.set(xscale="log", yscale="log", xlabel="batch size", ylabel="images / s (median)",
+             title=f"Throughput, {torch.get_num_threads()} threads")
+    axis.legend()
+    figure.tight_layout()
+    return figure
+
+
+def build_app(classifier: Classifier, detector: Detector | None = None, examples_dir: str | Path | None = None):
+    """The three-tab ``gradio.Blocks`` app; every button has its own API name for ``gradio_client``."""
+    import gradio as gr
+
+    fashion_examples, shape_examples = example_images(examples_dir or tempfile.mkdtemp(prefix="course-examples-"))
+    with gr.Blocks(title="Pixels to CLIP: deployment") as app:
+        gr.Markdown("## Pixels to CLIP · chapter 08\nModels trained in this course, served by ONNX Runtime and Ultralytics.")
+        with gr.Tab("Classifier"):
+            with gr.Row():
+                picture = gr.Image(type="pil", label="clothing item (Fashion-MNIST style)")
+                top_k = gr.Label(num_top_classes=3, label="top 3")
+            classify = gr.Button("Classify")
+            classify.click(classifier.predict, inputs=picture, outputs=top_k, api_name="classify")
+            gr.Examples(fashion_examples, inputs=picture)
+        with gr.Tab("Detector"):
+            if detector is None:
+                gr.Markdown("The detector could not be loaded on this machine.")
+            else:
+                with gr.Row():
+                    scene = gr.Image(type="pil", label="scene of shapes")
+                    drawn = gr.Image(type="pil", label="detections")
+                boxes = gr.JSON(label="boxes")
+                detect = gr.Button("Detect")
+                detect.click(detector.predict, inputs=scene, outputs=[drawn, boxes], api_name="detect")
+                gr.Examples(shape_examples, inputs=scene)
+        with gr.Tab("Benchmark"):
+            table = gr.Dataframe(headers=["runtime", "batch", "median ms", "p90 ms", "images/s"], label="latency")
+            plot = gr.Plot(label="throughput")
+            run = gr.Button("Run the benchmark")
+
+            def run_benchmark():
+                rows = benchmark_rows(classifier)
+                return rows, benchmark_plot(rows)
+
+            run.click(run_benchmark, outputs=[table, plot], api_name="benchmark")
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Serve the course's models with Gradio.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--share", action="store_true", help="a temporary public link (needs internet)")
+    parser.add_argument("--no-detector", action="store_true")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    classifier = Classifier()
+    detector = None if args.no_detector else Detector()
+    build_app(classifier, detector).launch(server_name=args.host, server_port=args.port, share=args.share)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
