@@ -113,12 +113,11 @@ def benchmark_rows(classifier: Classifier, batch_sizes=(1, 8, 32), repeats: int 
 
 
 def benchmark_plot(rows):
-    import matplotlib
+    """Throughput against batch size; a ``Figure`` built without pyplot (thread-safe, leaves the backend alone)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(5, 3))
+    figure = Figure(figsize=(5, 3))
+    axis = figure.add_subplot()
     for runtime in dict.fromkeys(row[0] for row in rows):
         mine = [row for row in rows if row[0] == runtime]
         axis.plot([row[1] for row in mine], [row[4] for row in mine], marker="o", label=runtime)

@@ -8,8 +8,10 @@ and without torchrun for the single-process reference with the same global batch
 
     python -m course_utils.ddp_train --steps 200 --out single.json
 
-On several machines the same script runs unchanged; each node starts
-``torchrun --nnodes N --node_rank R --nproc_per_node G --rdzv_backend c10d --rdzv_endpoint HOST:29400 -m course_utils.ddp_train``.
+With GPUs add ``--backend nccl`` (one process per GPU). On several machines the same script runs unchanged;
+every node starts ``torchrun --nnodes N --nproc_per_node G --rdzv_id JOB --rdzv_backend c10d
+--rdzv_endpoint HOST:29400 -m course_utils.ddp_train --backend nccl ...`` (with the c10d rendezvous the ranks
+are assigned on arrival; ``--node_rank`` is only for the static ``--master_addr`` form).
 
 Every process draws the same global batch of indices (one seeded generator) and takes its own slice of it,
 so the processes together see exactly the single process's batch; DDP averages the gradients, which equals
@@ -37,46 +39,71 @@ from . import data, models
 MODEL = {"widths": (16, 32), "hidden": 128, "dropout": 0.3}
 
 
-def _setup() -> tuple[int, int, torch.device]:
-    """(rank, world size, device); initialises the process group when started by torchrun."""
+def _setup(backend: str = "gloo") -> tuple[int, int, torch.device]:
+    """(rank, world size, device); initialises the process group when started by torchrun.
+
+    ``gloo`` runs on CPUs (also on a GPU machine, so the comparison with one CPU process stays exact);
+    ``nccl`` puts each process on its own GPU (``LOCAL_RANK``).
+    """
+    if backend not in ("gloo", "nccl"):
+        raise ValueError(f"backend must be 'gloo' (CPU) or 'nccl' (GPUs), got {backend!r}")
+    if backend == "nccl" and not torch.cuda.is_available():
+        raise RuntimeError("the nccl backend needs CUDA GPUs; use --backend gloo on CPUs")
     if "RANK" not in os.environ:
-        return 0, 1, torch.device("cpu")
-    use_cuda = torch.cuda.is_available()
-    dist.init_process_group("nccl" if use_cuda else "gloo")
+        return 0, 1, torch.device("cuda" if backend == "nccl" else "cpu")
+    dist.init_process_group(backend)
     rank, world = dist.get_rank(), dist.get_world_size()
-    if use_cuda:
+    if backend == "nccl":
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        if local_rank >= torch.cuda.device_count():
+            raise RuntimeError(f"process {local_rank} has no GPU of its own ({torch.cuda.device_count()} visible)")
         torch.cuda.set_device(local_rank)
         return rank, world, torch.device("cuda", local_rank)
     return rank, world, torch.device("cpu")
 
 
+def _available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # respects CPU affinity (containers, taskset)
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def train(steps: int, global_batch: int, lr: float, frozen_norm: bool, seed: int = 0,
-          evaluate_on: int | None = None) -> dict:
-    rank, world, device = _setup()
+          evaluate_on: int | None = None, backend: str = "gloo") -> dict:
+    rank, world, device = _setup(backend)
     if global_batch % world:
         raise ValueError(f"the global batch {global_batch} must divide evenly over {world} processes")
     if device.type == "cpu":
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))  # share the cores, do not oversubscribe
+        torch.set_num_threads(max(1, _available_cores() // world))  # share the cores, do not oversubscribe
     torch.manual_seed(seed)  # every process builds the same initial weights (DDP also broadcasts rank 0's)
     model = models.SmallCNN(**{**MODEL, "dropout": 0.0 if frozen_norm else MODEL["dropout"]}).to(device)
+    torch.manual_seed(seed + 1000 * rank)  # but each process draws its own dropout masks
     if world > 1:
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    if world > 1 and rank != 0:
+        dist.barrier()  # let rank 0 download and cache the data first
     images, labels = data.tensor_dataset("fashion-mnist", train=True).tensors
+    if world > 1 and rank == 0:
+        dist.barrier()
     batches = torch.Generator().manual_seed(seed + 1)
     losses, started = [], time.perf_counter()
     for _ in range(steps):
         model.train()
         if frozen_norm:
             model.eval()  # BatchNorm uses its running statistics: no dependence on how the batch is split
-        indices = torch.randint(0, len(images), (global_batch,), generator=batches)
+        indices = torch.randint(0, len(images), (global_batch,), generator=batches)  # with replacement
         mine = indices[rank::world]  # this process's share of the global batch
         loss = F.cross_entropy(model(images[mine].to(device)), labels[mine].to(device))
         optimizer.zero_grad()
         loss.backward()  # DDP all-reduces (averages) the gradients across processes here
         optimizer.step()
-        losses.append(loss.item())
+        logged = loss.detach()
+        if world > 1:  # the loss of the whole global batch, for the log (not for the gradients)
+            dist.all_reduce(logged, op=dist.ReduceOp.AVG if backend == "nccl" else dist.ReduceOp.SUM)
+            logged = logged if backend == "nccl" else logged / world
+        losses.append(logged.item())
     seconds = time.perf_counter() - started
     network = model.module if world > 1 else model
     result = {"world_size": world, "steps": steps, "global_batch": global_batch, "seconds": seconds,
@@ -102,9 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--frozen-norm", action="store_true", help="BatchNorm in eval mode, no dropout (exact check)")
     parser.add_argument("--evaluate-on", type=int, default=0, help="test images rank 0 evaluates at the end")
+    parser.add_argument("--backend", choices=("gloo", "nccl"), default="gloo", help="gloo: CPU; nccl: one GPU per process")
     parser.add_argument("--out", type=Path, required=True, help="JSON file rank 0 writes")
     args = parser.parse_args(argv)
-    result = train(args.steps, args.global_batch, args.lr, args.frozen_norm, evaluate_on=args.evaluate_on)
+    result = train(args.steps, args.global_batch, args.lr, args.frozen_norm, evaluate_on=args.evaluate_on,
+                   backend=args.backend)
     if result:
         args.out.write_text(json.dumps(result))
         print(f"world size {result['world_size']} ({result['backend']}): {args.steps} steps of {args.global_batch} "

@@ -4,8 +4,8 @@
   ``onnx.checker``; :func:`onnx_session` opens it in ONNX Runtime with a stated number of threads.
 * :func:`measure_latency` - warm-up, repeated timing with ``time.perf_counter``, median / p90 / mean in ms.
 * :func:`file_size_mb` - the size of a saved model.
-* :func:`select_model` - the fastest candidate that meets a latency budget and an accuracy floor, chosen
-  from *measured* numbers (the course notes' version was a hard-coded lookup table).
+* :func:`select_model` - the most accurate candidate within latency, accuracy and size budgets (near-ties go
+  to the faster one), chosen from *measured* numbers (the course notes' version was a hard-coded lookup table).
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ def export_onnx(model: torch.nn.Module, example: torch.Tensor, path: str | Path,
                 input_name: str = "images", output_name: str = "logits", dynamic_batch: bool = True) -> Path:
     """Export ``model`` (in eval mode) to ONNX at ``path``, check the file, and return its path.
 
-    Uses the TorchDynamo-based exporter (``dynamo=True``, torch ≥ 2.5) when ``onnxscript`` is installed,
-    otherwise the TorchScript-based one; both give named inputs/outputs and, with ``dynamic_batch``, a
-    symbolic batch dimension.
+    Uses the ``torch.export``-based exporter (``dynamo=True``: added in PyTorch 2.5, the default since 2.9) when
+    ``onnxscript`` is installed, otherwise the TorchScript-based one; both give named inputs/outputs and, with
+    ``dynamic_batch``, a symbolic batch dimension. Give an example batch of at least 2: with batch 1 a tracer may
+    specialise the batch dimension to the constant 1.
     """
     import onnx
 
@@ -51,8 +52,10 @@ def export_onnx(model: torch.nn.Module, example: torch.Tensor, path: str | Path,
     return path
 
 
-def onnx_session(path: str | Path, threads: int | None = None, providers: Sequence[str] | None = None):
-    """An ONNX Runtime session; ``threads`` sets intra-op threads (state it when you report latency)."""
+def onnx_session(path: str | Path, threads: int | None = None, providers: Sequence[str] = ("CPUExecutionProvider",)):
+    """An ONNX Runtime session on the CPU unless ``providers`` says otherwise (in order of preference, e.g.
+    ``["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]``); ``threads`` sets the
+    intra-op threads (state it when you report latency). Providers this onnxruntime build lacks are dropped."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -60,7 +63,7 @@ def onnx_session(path: str | Path, threads: int | None = None, providers: Sequen
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
     available = ort.get_available_providers()
-    chosen = [p for p in (providers or ("CUDAExecutionProvider", "CPUExecutionProvider")) if p in available]
+    chosen = [p for p in providers if p in available] or ["CPUExecutionProvider"]
     return ort.InferenceSession(str(path), sess_options=options, providers=chosen)
 
 
@@ -119,12 +122,19 @@ class Candidate:
 
 
 def select_model(candidates: Sequence[Candidate], *, max_latency_ms: float | None = None,
-                 min_accuracy: float | None = None, max_size_mb: float | None = None) -> Candidate | None:
-    """The most accurate candidate within the budgets (ties: the faster one); None when none qualifies."""
+                 min_accuracy: float | None = None, max_size_mb: float | None = None,
+                 accuracy_tolerance: float = 0.0) -> Candidate | None:
+    """The most accurate candidate within the budgets; None when none qualifies.
+
+    Candidates within ``accuracy_tolerance`` of the best accuracy count as tied (a test set measures accuracy
+    only to about ±√(p(1−p)/n)), and among tied ones the fastest wins.
+    """
     feasible = [c for c in candidates
                 if (max_latency_ms is None or c.latency_ms <= max_latency_ms)
                 and (min_accuracy is None or c.accuracy >= min_accuracy)
                 and (max_size_mb is None or c.size_mb <= max_size_mb)]
     if not feasible:
         return None
-    return max(feasible, key=lambda c: (c.accuracy, -c.latency_ms))
+    best = max(c.accuracy for c in feasible)
+    tied = [c for c in feasible if c.accuracy >= best - accuracy_tolerance]
+    return min(tied, key=lambda c: (c.latency_ms, -c.accuracy))

@@ -12,7 +12,7 @@ object for ``val``/``predict``/``export``.
 * :func:`train_into` - train from a yaml with Ultralytics and copy the weights into a given network.
 * :func:`wrap` - an ``ultralytics.YOLO`` around an existing network, with class names.
 * :func:`read_history` - the per-epoch losses from a run's ``results.csv``.
-* :func:`ShapesYOLOv8n` - chapter 03's detector class (YOLOv8n with ``nc`` classes), for loading its checkpoint.
+* :class:`ShapesYOLOv8n` - chapter 03's detector class (YOLOv8n with ``nc`` classes), for loading its checkpoint.
 """
 
 from __future__ import annotations
@@ -149,10 +149,13 @@ def _shapes_yolov8n_class():
         def __init__(self, nc=3):
             super().__init__("yolov8n.yaml", nc=nc, verbose=False)
 
-    ShapesYOLOv8n.__qualname__ = ShapesYOLOv8n.__name__ = "ShapesYOLOv8n"
+    ShapesYOLOv8n.__module__, ShapesYOLOv8n.__qualname__ = __name__, "ShapesYOLOv8n"  # importable and picklable
     return ShapesYOLOv8n
 
 
-def ShapesYOLOv8n(nc: int = 3) -> nn.Module:
-    """Chapter 03's detector: a fresh YOLOv8n with ``nc`` classes, ready for ``train.load_checkpoint``."""
-    return _shapes_yolov8n_class()(nc=nc)
+def __getattr__(name: str):
+    """``ShapesYOLOv8n`` is defined on first use, so importing this module does not import Ultralytics."""
+    if name == "ShapesYOLOv8n":
+        globals()[name] = _shapes_yolov8n_class()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

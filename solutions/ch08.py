@@ -9,8 +9,9 @@ import torch
 def export_dynamic(model: torch.nn.Module, example: torch.Tensor, path: str) -> None:
     """Export ``model`` to ONNX at ``path`` with input "images", output "logits" and a dynamic batch axis."""
     model.eval()  # dropout off, BatchNorm on its running statistics
+    batch = torch.export.Dim("batch", min=1, max=1024)
     torch.onnx.export(model, (example,), path, input_names=["images"], output_names=["logits"],
-                      dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, dynamo=True, verbose=False)
+                      dynamic_shapes=({0: batch},), dynamo=True, verbose=False)
 
 
 def measure(fn, warmup: int = 3, repeats: int = 20) -> tuple[float, float]:

@@ -27,35 +27,43 @@ def _free_port():
 
 
 @pytest.fixture(scope="module")
-def app_url():
+def app_url(tmp_path_factory):
     port = _free_port()
     environment = {**os.environ, "COURSE_ASSET_MIRROR": str(MIRROR), "GRADIO_ANALYTICS_ENABLED": "False",
                    "YOLO_OFFLINE": "1", "MPLBACKEND": "Agg"}
-    server = subprocess.Popen([sys.executable, "-m", "course_utils.app", "--host", "127.0.0.1", "--port", str(port)],
-                              cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail("the app exited:\n" + server.stdout.read()[-3000:])
+    log_path = tmp_path_factory.mktemp("app") / "server.log"
+    with open(log_path, "w") as log:  # a file, not a pipe: a full pipe would block the server
+        server = subprocess.Popen([sys.executable, "-m", "course_utils.app", "--host", "127.0.0.1", "--port", str(port)],
+                                  cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if server.poll() is not None:
+                pytest.fail("the app exited:\n" + log_path.read_text()[-3000:])
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail("the app did not start within 180 s:\n" + log_path.read_text()[-3000:])
+                time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.terminate()
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        server.kill()
-        pytest.fail("the app did not start within 180 s")
-    yield f"http://127.0.0.1:{port}/"
-    server.terminate()
-    server.wait(timeout=30)
-    assert server.returncode is not None, "the app did not shut down"
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
 def client(app_url):
     from gradio_client import Client
 
-    return Client(app_url, verbose=False)
+    client = Client(app_url, verbose=False, analytics_enabled=False)
+    yield client
+    client.close()
 
 
 def test_the_classifier_tab_names_fashion_items(client, tmp_path_factory):
@@ -92,7 +100,7 @@ def test_the_detector_tab_finds_the_shapes(client, tmp_path_factory):
 
 
 def test_the_benchmark_tab_reports_both_runtimes(client):
-    table, plot = client.predict(api_name="/benchmark")
+    table, _plot = client.predict(api_name="/benchmark")
     runtimes = {row[0] for row in table["data"]}
     assert runtimes == {"PyTorch eager", "ONNX Runtime"}
     assert all(row[2] > 0 and row[3] >= row[2] for row in table["data"])

@@ -49,7 +49,7 @@ def ddp_train_initial_parameters():
 
 
 def test_the_global_batch_must_split_evenly(monkeypatch):
-    monkeypatch.setattr(ddp_train, "_setup", lambda: (0, 3, __import__("torch").device("cpu")))
+    monkeypatch.setattr(ddp_train, "_setup", lambda backend: (0, 3, __import__("torch").device("cpu")))
     with pytest.raises(ValueError, match="divide evenly"):
         ddp_train.train(steps=1, global_batch=32, lr=0.1, frozen_norm=True)
 
@@ -65,3 +65,8 @@ def test_one_process_without_torchrun_trains_and_evaluates(tmp_path, monkeypatch
     result = json.loads(out.read_text())
     assert result["world_size"] == 1 and len(result["losses"]) == 3 and 0 <= result["test_accuracy"] <= 1
     assert "world size 1" in capsys.readouterr().out
+
+
+def test_backends_are_checked():
+    with pytest.raises(ValueError, match="gloo"):
+        ddp_train._setup("mpi")

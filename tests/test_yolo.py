@@ -79,3 +79,29 @@ def test_train_into_copies_the_trained_weights(tmp_path):
     with pytest.raises(ValueError, match="does not fit the given model"):
         yolo.train_into(DetectionModel("yolov8n.yaml", nc=5, verbose=False), "yolov8n.yaml", **yolo.train_arguments(
             data_yaml, tmp_path / "runs", "tiny2", epochs=1, imgsz=32, batch=4, val=False))
+
+
+def test_shapes_yolov8n_is_chapter_03s_class_importable_and_picklable():
+    import json
+    import pickle
+    from pathlib import Path
+
+    from course_utils import train
+
+    network = yolo.ShapesYOLOv8n(nc=3)
+    train.load_checkpoint("ch03_yolov8n_shapes", network)  # the class name and every tensor shape must match
+    assert isinstance(network, yolo.ShapesYOLOv8n) and type(network).__module__ == "course_utils.yolo"
+    assert isinstance(pickle.loads(pickle.dumps(network)), yolo.ShapesYOLOv8n)
+    notebook = json.loads((Path(__file__).resolve().parents[1] / "notebooks" / "03_detection.ipynb").read_text())
+    sources = ["".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    defining = next(source for source in sources if "class ShapesYOLOv8n(" in source)
+    assert 'super().__init__("yolov8n.yaml", nc=nc, verbose=False)' in defining, "chapter 03 builds the same network"
+    with pytest.raises(AttributeError):
+        yolo.NoSuchThing  # noqa: B018
+
+
+def test_wrap_gives_an_exportable_model():
+    network = yolo.ShapesYOLOv8n(nc=3)
+    wrapper = yolo.wrap(network.eval(), shapes.CLASSES)
+    assert network.args["imgsz"] == 640 and network.args["data"] is None and network.task == "detect"
+    assert wrapper.model is network
