@@ -14,8 +14,8 @@ def export_dynamic(model: torch.nn.Module, example: torch.Tensor, path: str) -> 
                       dynamic_shapes=({0: batch},), dynamo=True, verbose=False)
 
 
-def measure(fn, warmup: int = 3, repeats: int = 20) -> tuple[float, float]:
-    """(median, p90) latency of ``fn()`` in milliseconds, after ``warmup`` untimed calls."""
+def timed_calls(fn, warmup: int = 3, repeats: int = 20) -> list[float]:
+    """The sorted durations in milliseconds of ``repeats`` calls of ``fn()``, after ``warmup`` untimed calls."""
     for _ in range(warmup):
         fn()
     times = []
@@ -23,7 +23,12 @@ def measure(fn, warmup: int = 3, repeats: int = 20) -> tuple[float, float]:
         started = time.perf_counter()
         fn()
         times.append((time.perf_counter() - started) * 1000)
-    times.sort()
+    return sorted(times)
+
+
+def measure(fn, warmup: int = 3, repeats: int = 20) -> tuple[float, float]:
+    """(median, p90) latency of ``fn()`` in milliseconds, after ``warmup`` untimed calls."""
+    times = timed_calls(fn, warmup, repeats)
     return statistics.median(times), times[round(0.9 * (len(times) - 1))]
 
 

@@ -522,16 +522,8 @@ def _export_default_names(model, example, path):
 
 
 def _measure_including_warmup(fn, warmup=3, repeats=20):
-    import statistics
-    import time
-
-    times = []
-    for _ in range(warmup + repeats):
-        started = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - started) * 1000)
-    times.sort()
-    return statistics.median(times), times[round(0.9 * (len(times) - 1))]
+    times = solution08.timed_calls(fn, 0, warmup + repeats)
+    return times[len(times) // 2], times[round(0.9 * (len(times) - 1))]
 
 
 def _measure_seconds(fn, warmup=3, repeats=20):
@@ -544,26 +536,13 @@ def _measure_mean_for_both(fn, warmup=3, repeats=20):
     return median, median
 
 
-def _timed_calls(fn, warmup, repeats):
-    import time
-
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - started) * 1000)
-    return sorted(times)
-
-
 def _measure_mean_and_p90(fn, warmup=3, repeats=20):
-    times = _timed_calls(fn, warmup, repeats)
+    times = solution08.timed_calls(fn, warmup, repeats)
     return sum(times) / len(times), times[round(0.9 * (len(times) - 1))]
 
 
 def _measure_median_and_max(fn, warmup=3, repeats=20):
-    times = _timed_calls(fn, warmup, repeats)
+    times = solution08.timed_calls(fn, warmup, repeats)
     return times[len(times) // 2], times[-1]
 
 
