@@ -587,7 +587,45 @@ CH08 = [
 ]
 
 
-@pytest.mark.parametrize("checker, reference, wrong_answers", CH00 + CH01 + CH02 + CH03 + CH04 + CH05 + CH06 + CH07 + CH08,
+from course_utils.exercises import ch09
+from solutions import ch09 as solution09
+
+
+def _composite_own_alpha_in_transmittance(densities, colours, deltas):
+    alphas = 1 - torch.exp(-densities * deltas)
+    weights = torch.cumprod(1 - alphas, dim=1) * alphas
+    return (weights[..., None] * colours).sum(1), weights
+
+
+def _composite_without_deltas(densities, colours, deltas):
+    return solution09.composite(densities, colours, torch.ones_like(deltas))
+
+
+def _composite_alphas_only(densities, colours, deltas):
+    alphas = 1 - torch.exp(-densities * deltas)
+    return (alphas[..., None] * colours).sum(1), alphas
+
+
+CH09 = [
+    (ch09.check_composite, solution09.composite, [
+        ("own alpha in T", _composite_own_alpha_in_transmittance),
+        ("no deltas", _composite_without_deltas),
+        ("alphas only", _composite_alphas_only),
+    ]),
+    (ch09.check_lucas_kanade_step, solution09.lucas_kanade_step, [
+        ("sign flipped", lambda ix, iy, it: tuple(-v for v in solution09.lucas_kanade_step(ix, iy, it))),
+        ("swapped", lambda ix, iy, it: solution09.lucas_kanade_step(ix, iy, it)[::-1]),
+        ("one pixel only", lambda ix, iy, it: solution09.lucas_kanade_step(ix[:2, :1], iy[:2, :1], it[:2, :1])),
+    ]),
+    (ch09.check_bad_pixel_rate, solution09.bad_pixel_rate, [
+        ("counts invalid pixels", lambda e, t, thr=2.0: float((np.abs(e - t) > thr).mean())),
+        (">= instead of >", lambda e, t, thr=2.0: float((np.abs(e - t)[np.isfinite(t) & (t > 0)] >= thr).mean())),
+        ("percentage", lambda e, t, thr=2.0: 100 * solution09.bad_pixel_rate(e, t, thr)),
+    ]),
+]
+
+
+@pytest.mark.parametrize("checker, reference, wrong_answers", CH00 + CH01 + CH02 + CH03 + CH04 + CH05 + CH06 + CH07 + CH08 + CH09,
                          ids=lambda v: getattr(v, "__name__", ""))
 def test_checker_accepts_solution_and_rejects_typical_mistakes(checker, reference, wrong_answers):
     assert checker(reference).status == "passed"

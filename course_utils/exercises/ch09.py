@@ -1,0 +1,109 @@
+"""Checkers for chapter 09's exercises (alpha compositing, a Lucas–Kanade step, the bad-pixel rate)."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+import torch
+
+from ..checks import CheckFailed, expect_close, expect_shape, expect_type, run_checks
+
+
+def _reference_composite(densities, colours, deltas):
+    alphas = 1 - torch.exp(-densities * deltas)
+    transmittance = torch.cumprod(torch.cat([torch.ones_like(alphas[:, :1]), 1 - alphas[:, :-1]], dim=1), dim=1)
+    weights = transmittance * alphas
+    return (weights[..., None] * colours).sum(dim=1), weights
+
+
+def check_composite(fn):
+    """``fn(densities R×S, colours R×S×3, deltas R×S) -> (colour R×3, weights R×S)``."""
+    def random_rays(fn):
+        generator = torch.Generator().manual_seed(0)
+        densities = torch.rand(4, 16, generator=generator) * 3
+        colours = torch.rand(4, 16, 3, generator=generator)
+        deltas = torch.rand(4, 16, generator=generator) * 0.2 + 0.05
+        got = fn(densities.clone(), colours.clone(), deltas.clone())
+        if not isinstance(got, tuple) or len(got) != 2:
+            raise CheckFailed("return a pair (colour, weights)")
+        colour, weights = got
+        expect_type(weights, torch.Tensor, "the weights")
+        expect_shape(weights, (4, 16), "the weights (one per sample)")
+        expect_shape(colour, (4, 3), "the colour (one RGB per ray)")
+        expected_colour, expected_weights = _reference_composite(densities, colours, deltas)
+        if not torch.allclose(weights, expected_weights, atol=1e-5):
+            alphas = 1 - torch.exp(-densities * deltas)
+            if torch.allclose(weights, torch.cumprod(1 - alphas, dim=1) * alphas, atol=1e-5):
+                raise CheckFailed("T_i must only count the samples *before* i: shift the cumulative product by one")
+            if torch.allclose(weights, alphas, atol=1e-5):
+                raise CheckFailed("the weights are just the opacities: multiply by the transmittance T_i")
+            no_delta = 1 - torch.exp(-densities)
+            if torch.allclose(weights, torch.cumprod(torch.cat([torch.ones_like(no_delta[:, :1]), 1 - no_delta[:, :-1]], 1), 1)
+                              * no_delta, atol=1e-5):
+                raise CheckFailed("the spacing δ is missing: α = 1 − exp(−σ·δ)")
+            raise CheckFailed(f"the weights differ from w_i = T_i·α_i by up to {(weights - expected_weights).abs().max():.4f}")
+        expect_close(colour, expected_colour, "the composited colour Σ w_i c_i")
+
+    def fog(fn):
+        densities = torch.full((1, 50), 0.7)
+        _, weights = fn(densities, torch.ones(1, 50, 3), torch.full((1, 50), 2.0 / 50))
+        if not math.isclose(weights.sum().item(), 1 - math.exp(-1.4), abs_tol=1e-5):
+            raise CheckFailed(f"a uniform fog (σ = 0.7 over length 2) must have opacity 1 − exp(−1.4) = "
+                              f"{1 - math.exp(-1.4):.5f}; your weights sum to {weights.sum().item():.5f}")
+
+    return run_checks("alpha compositing", fn, [("random rays", random_rays), ("a uniform fog", fog)])
+
+
+def check_lucas_kanade_step(fn):
+    """``fn(ix, iy, it) -> (dx, dy)`` for one window, solving the 2 × 2 least-squares system."""
+    def known_motion(fn):
+        generator = np.random.default_rng(0)
+        for dx, dy in ((0.6, -0.3), (-0.2, 0.9)):
+            ix, iy = generator.normal(size=(7, 7)), generator.normal(size=(7, 7))
+            it = -(ix * dx + iy * dy)  # exact brightness constancy for a motion (dx, dy)
+            got = fn(ix, iy, it)
+            if not isinstance(got, tuple) or len(got) != 2:
+                raise CheckFailed("return a pair (dx, dy)")
+            if not all(isinstance(v, numbers.Real) for v in got):
+                raise CheckFailed("return two Python numbers")
+            if np.allclose(got, (-dx, -dy), atol=1e-6):
+                raise CheckFailed("the sign is flipped: the equation is Ix·dx + Iy·dy + It = 0, so b = −(ΣIx·It, ΣIy·It)")
+            if np.allclose(got, (dy, dx), atol=1e-6):
+                raise CheckFailed("dx and dy are swapped")
+            if not np.allclose(got, (dx, dy), atol=1e-6):
+                raise CheckFailed(f"a window moved by ({dx}, {dy}) gave {got}")
+
+    def noisy(fn):
+        generator = np.random.default_rng(1)
+        ix, iy = generator.normal(size=(9, 9)), generator.normal(size=(9, 9))
+        it = -(ix * 0.4 + iy * 0.1) + 0.05 * generator.normal(size=(9, 9))
+        a = np.array([[np.sum(ix * ix), np.sum(ix * iy)], [np.sum(ix * iy), np.sum(iy * iy)]])
+        expected = np.linalg.solve(a, -np.array([np.sum(ix * it), np.sum(iy * it)]))
+        if not np.allclose(fn(ix, iy, it), expected, atol=1e-6):
+            raise CheckFailed("with noise the answer is the least-squares solution of the normal equations "
+                              "(AᵀA)v = −Aᵀb, not a solution of one pixel's equation")
+
+    return run_checks("Lucas–Kanade step", fn, [("exact motions", known_motion), ("with noise", noisy)])
+
+
+def check_bad_pixel_rate(fn):
+    """``fn(estimate, truth, threshold) -> float``: share of valid pixels off by more than ``threshold``."""
+    def table(fn):
+        truth = np.array([[10.0, 12.0, np.inf, 5.0], [0.0, 8.0, 20.0, 6.0]])  # inf and 0 are "no ground truth"
+        estimate = np.array([[10.5, 15.0, 3.0, 5.2], [1.0, 10.0, 17.5, 6.1]])
+        # valid errors 0.5, 3, 0.2, 2 (not > 2), 2.5, 0.1: 2 of 6 are bad
+        got = fn(estimate, truth, 2.0)
+        if isinstance(got, np.ndarray) or not isinstance(got, numbers.Real):
+            raise CheckFailed("return a Python float")
+        if math.isclose(got, 100 / 3):
+            raise CheckFailed("return a fraction, not a percentage")
+        if math.isclose(got, 3 / 6):
+            raise CheckFailed("an error of exactly 2 px is not *more than* 2 px: use >, not >=")
+        if math.isclose(got, 3 / 8) or math.isclose(got, 4 / 8):
+            raise CheckFailed("pixels without ground truth (0 or inf) must be left out")
+        if not math.isclose(got, 1 / 3):
+            raise CheckFailed(f"2 of the 6 valid pixels are off by more than 2 px (1/3); got {got}")
+
+    return run_checks("bad-pixel rate", fn, [("a 2 × 3 table", table)])
