@@ -615,12 +615,13 @@ CH09 = [
     (ch09.check_lucas_kanade_step, solution09.lucas_kanade_step, [
         ("sign flipped", lambda ix, iy, it: tuple(-v for v in solution09.lucas_kanade_step(ix, iy, it))),
         ("swapped", lambda ix, iy, it: solution09.lucas_kanade_step(ix, iy, it)[::-1]),
-        ("one pixel only", lambda ix, iy, it: solution09.lucas_kanade_step(ix[:2, :1], iy[:2, :1], it[:2, :1])),
+        ("two pixels only", lambda ix, iy, it: solution09.lucas_kanade_step(ix[:2, :1], iy[:2, :1], it[:2, :1])),
     ]),
     (ch09.check_bad_pixel_rate, solution09.bad_pixel_rate, [
         ("counts invalid pixels", lambda e, t, thr=2.0: float((np.abs(e - t) > thr).mean())),
         (">= instead of >", lambda e, t, thr=2.0: float((np.abs(e - t)[np.isfinite(t) & (t > 0)] >= thr).mean())),
         ("percentage", lambda e, t, thr=2.0: 100 * solution09.bad_pixel_rate(e, t, thr)),
+        ("fixed threshold", lambda e, t, thr=2.0: solution09.bad_pixel_rate(e, t, 2.0)),
     ]),
 ]
 

@@ -54,11 +54,23 @@ def test_endpoint_error_and_the_colour_wheel():
     estimate[..., 0] = 3.0
     estimate[..., 1] = 4.0
     assert motion.endpoint_error(estimate, truth) == pytest.approx(5.0)
-    assert motion.endpoint_error(estimate, truth, margin=2) == pytest.approx(5.0)
+    estimate[2:-2, 2:-2] = 0.0  # errors only in the 2-pixel border: the margin must remove them all
+    assert motion.endpoint_error(estimate, truth, margin=2) == pytest.approx(0.0)
     with pytest.raises(ValueError):
         motion.endpoint_error(estimate, truth[:5])
     picture = motion.flow_to_rgb(np.stack([np.ones((4, 4)), np.zeros((4, 4))], axis=-1).astype(np.float32))
     assert picture.shape == (4, 4, 3) and picture.dtype == np.uint8
     assert picture[0, 0, 0] > 200 and picture[0, 0, 1] < 50, "rightward motion is red on the wheel"
+    down = motion.flow_to_rgb(np.stack([np.zeros((2, 2)), np.ones((2, 2))], axis=-1).astype(np.float32))
+    up = motion.flow_to_rgb(np.stack([np.zeros((2, 2)), -np.ones((2, 2))], axis=-1).astype(np.float32))
+    assert not np.array_equal(down, up), "opposite directions get different colours"
     still = motion.flow_to_rgb(np.zeros((3, 3, 2), np.float32))
     assert still.max() == 0, "no motion is black"
+
+
+def test_smooth_flow_is_the_affine_motion_asked_for():
+    shift_only = motion.smooth_flow(20, 30, shift=(2.0, -1.0), rotation_degrees=0.0, zoom=1.0)
+    assert np.allclose(shift_only[..., 0], 2.0) and np.allclose(shift_only[..., 1], -1.0)
+    turned = motion.smooth_flow(21, 21, shift=(0.0, 0.0), rotation_degrees=90.0, zoom=1.0)
+    # image coordinates (y down): +90° takes the point right of the centre to the point below it
+    assert np.allclose(turned[10, 20], (-10.0, 10.0), atol=1e-4) and np.allclose(turned[10, 10], 0.0, atol=1e-4)

@@ -105,5 +105,9 @@ def check_bad_pixel_rate(fn):
             raise CheckFailed("pixels without ground truth (0 or inf) must be left out")
         if not math.isclose(got, 1 / 3):
             raise CheckFailed(f"2 of the 6 valid pixels are off by more than 2 px (1/3); got {got}")
+        strict = fn(estimate, truth, 0.4)  # errors 0.5, 3, 2, 2.5 exceed 0.4: 4 of 6
+        if not math.isclose(strict, 4 / 6):
+            raise CheckFailed(f"with threshold 0.4, 4 of the 6 valid pixels are bad; got {strict} "
+                              "(use the threshold argument, not a fixed 2)")
 
     return run_checks("bad-pixel rate", fn, [("a 2 × 3 table", table)])
