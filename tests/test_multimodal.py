@@ -86,6 +86,18 @@ def test_openai_backend_sends_the_image_inline_with_the_responses_api(monkeypatc
     assert content[1]["type"] == "input_image" and content[1]["image_url"].startswith("data:image/png;base64,")
 
 
+def _fake_google_genai(monkeypatch, client_class):
+    """Install a stand-in ``google.genai`` whose ``Client`` is ``client_class`` (no network), and a key."""
+    part = types.SimpleNamespace(from_bytes=lambda data, mime_type: ("part", mime_type, data[:8]))
+    genai = types.SimpleNamespace(Client=client_class, types=types.SimpleNamespace(Part=part))
+    google = types.ModuleType("google")
+    google.genai = genai
+    monkeypatch.setitem(sys.modules, "google", google)
+    monkeypatch.setitem(sys.modules, "google.genai", genai)
+    monkeypatch.setitem(sys.modules, "google.genai.types", genai.types)
+    monkeypatch.setenv("GEMINI_API_KEY", "g-test")
+
+
 def test_gemini_backend_sends_png_bytes(monkeypatch):
     calls = {}
 
@@ -99,14 +111,7 @@ def test_gemini_backend_sends_png_bytes(monkeypatch):
             calls["api_key"] = api_key
             self.models = FakeModels()
 
-    part = types.SimpleNamespace(from_bytes=lambda data, mime_type: ("part", mime_type, data[:8]))
-    genai = types.SimpleNamespace(Client=FakeClient, types=types.SimpleNamespace(Part=part))
-    google = types.ModuleType("google")
-    google.genai = genai
-    monkeypatch.setitem(sys.modules, "google", google)
-    monkeypatch.setitem(sys.modules, "google.genai", genai)
-    monkeypatch.setitem(sys.modules, "google.genai.types", genai.types)
-    monkeypatch.setenv("GEMINI_API_KEY", "g-test")
+    _fake_google_genai(monkeypatch, FakeClient)
     backend = multimodal.GeminiBackend(model="gemini-test")
     assert backend.ask(_red_square(), "Describe.") == "a red square"
     assert calls["api_key"] == "g-test" and calls["model"] == "gemini-test"
@@ -150,12 +155,5 @@ def test_gemini_without_text_answers_an_empty_string(monkeypatch):
         def __init__(self, api_key):
             self.models = types.SimpleNamespace(generate_content=lambda model, contents: types.SimpleNamespace(text=None))
 
-    part = types.SimpleNamespace(from_bytes=lambda data, mime_type: "part")
-    genai = types.SimpleNamespace(Client=FakeClient, types=types.SimpleNamespace(Part=part))
-    google = types.ModuleType("google")
-    google.genai = genai
-    monkeypatch.setitem(sys.modules, "google", google)
-    monkeypatch.setitem(sys.modules, "google.genai", genai)
-    monkeypatch.setitem(sys.modules, "google.genai.types", genai.types)
-    monkeypatch.setenv("GEMINI_API_KEY", "g-test")
+    _fake_google_genai(monkeypatch, FakeClient)
     assert multimodal.GeminiBackend().ask(_red_square(), "Describe.") == ""
