@@ -1,7 +1,10 @@
-"""Chapter 08's Gradio app: a classifier tab, a detector tab and a benchmark tab, served from the course's models.
+"""Chapter 08's Gradio app: classifier, ImageNet, detector and benchmark tabs, served from real models.
 
 * classifier: chapter 02's Fashion-MNIST SmallCNN, exported to ONNX and run by ONNX Runtime (top-k with
   probabilities; upload a picture or pick one of the test images);
+* ImageNet: torchvision's ImageNet-1k MobileNetV2 (real pretrained weights through the course's asset
+  registry), exported to ONNX: a photo in, the top 5 of 1,000 classes out; the tab says why it is missing
+  when the weights cannot be had;
 * detector: chapter 03's YOLOv8n trained from scratch on generated shapes (boxes drawn on the image);
 * benchmark: the latency harness of :mod:`course_utils.deploy`, PyTorch eager vs ONNX Runtime, as a table and a plot.
 
@@ -20,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import data, deploy, models, shapes, train
+from . import assets, data, deploy, models, shapes, train
 
 CLASSIFIER_CHECKPOINT = "ch02_fashion_cnn"
 DETECTOR_CHECKPOINT = "ch03_yolov8n_shapes"
@@ -48,6 +51,38 @@ class Classifier:
         return ((grey - data.FASHION_MNIST_MEAN) / data.FASHION_MNIST_STD)[None, None].astype(np.float32)
 
     def predict(self, image, top_k: int = 3) -> dict[str, float]:
+        if image is None:
+            return {}
+        logits = self.session.run(None, {self.session.get_inputs()[0].name: self.preprocess(image)})[0][0]
+        probabilities = np.exp(logits - logits.max())
+        probabilities /= probabilities.sum()
+        best = np.argsort(probabilities)[::-1][:top_k]
+        return {self.labels[i]: float(probabilities[i]) for i in best}
+
+
+class ImageNetClassifier:
+    """torchvision's ImageNet MobileNetV2 behind ONNX Runtime: ``predict(photo) -> {class: probability}``.
+
+    Raises :class:`course_utils.assets.AssetUnavailableError` when the weights cannot be had.
+    """
+
+    def __init__(self, onnx_dir: str | Path | None = None, threads: int | None = None):
+        from torchvision.models import MobileNet_V2_Weights, mobilenet_v2
+
+        weights = assets.torchvision_weights(MobileNet_V2_Weights.IMAGENET1K_V1)  # checksum-verified
+        self.model = mobilenet_v2(weights=weights).eval()
+        self.labels = weights.meta["categories"]
+        self.transform = weights.transforms()  # resize 256, centre crop 224, ImageNet mean and std
+        directory = Path(onnx_dir or tempfile.mkdtemp(prefix="course-app-"))
+        self.onnx_path = deploy.export_onnx(self.model, torch.zeros(2, 3, 224, 224), directory / "mobilenet_v2.onnx")
+        self.session = deploy.onnx_session(self.onnx_path, threads=threads)
+
+    def preprocess(self, image) -> np.ndarray:
+        """Any RGB photo → the 1×3×224×224 float32 batch the ImageNet weights expect."""
+        picture = Image.fromarray(image) if isinstance(image, np.ndarray) else image
+        return self.transform(picture.convert("RGB"))[None].numpy()
+
+    def predict(self, image, top_k: int = 5) -> dict[str, float]:
         if image is None:
             return {}
         logits = self.session.run(None, {self.session.get_inputs()[0].name: self.preprocess(image)})[0][0]
@@ -127,11 +162,25 @@ def benchmark_plot(rows):
     return figure
 
 
-def build_app(classifier: Classifier, detector: Detector | None = None, examples_dir: str | Path | None = None):
-    """The three-tab ``gradio.Blocks`` app; every button has its own API name for ``gradio_client``."""
+def photo_examples(directory: str | Path) -> list[str]:
+    """JPEG files of the photos bundled with installed packages, for the ImageNet tab's gallery."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, photo in data.bundled_photos().items():
+        path = directory / f"photo_{name}.jpg"
+        Image.fromarray(photo).save(path, quality=92)
+        paths.append(str(path))
+    return paths
+
+
+def build_app(classifier: Classifier, detector: Detector | None = None, examples_dir: str | Path | None = None,
+              imagenet: ImageNetClassifier | None = None):
+    """The four-tab ``gradio.Blocks`` app; every button has its own API name for ``gradio_client``."""
     import gradio as gr
 
-    fashion_examples, shape_examples = example_images(examples_dir or tempfile.mkdtemp(prefix="course-examples-"))
+    examples_dir = Path(examples_dir or tempfile.mkdtemp(prefix="course-examples-"))
+    fashion_examples, shape_examples = example_images(examples_dir)
     with gr.Blocks(title="Pixels to CLIP: deployment") as app:
         gr.Markdown("## Pixels to CLIP · chapter 08\nModels trained in this course, served by ONNX Runtime and Ultralytics.")
         with gr.Tab("Classifier"):
@@ -141,6 +190,17 @@ def build_app(classifier: Classifier, detector: Detector | None = None, examples
             classify = gr.Button("Classify")
             classify.click(classifier.predict, inputs=picture, outputs=top_k, api_name="classify")
             gr.Examples(fashion_examples, inputs=picture)
+        with gr.Tab("ImageNet"):
+            if imagenet is None:
+                gr.Markdown("The ImageNet MobileNetV2 weights cannot be had on this machine. Pre-fetch them on a "
+                            "connected machine with `python -m course_utils.assets fetch weights/mobilenet_v2`.")
+            else:
+                with gr.Row():
+                    photo = gr.Image(type="pil", label="any photo")
+                    top_5 = gr.Label(num_top_classes=5, label="top 5 of 1,000 ImageNet classes")
+                name_it = gr.Button("Classify")
+                name_it.click(imagenet.predict, inputs=photo, outputs=top_5, api_name="imagenet")
+                gr.Examples(photo_examples(examples_dir), inputs=photo)
         with gr.Tab("Detector"):
             if detector is None:
                 gr.Markdown("The detector could not be loaded on this machine.")
@@ -171,11 +231,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--share", action="store_true", help="a temporary public link (needs internet)")
     parser.add_argument("--no-detector", action="store_true")
+    parser.add_argument("--no-imagenet", action="store_true", help="leave out the ImageNet MobileNetV2 tab")
     args = parser.parse_args(argv)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     classifier = Classifier()
     detector = None if args.no_detector else Detector()
-    build_app(classifier, detector).launch(server_name=args.host, server_port=args.port, share=args.share)
+    imagenet = None if args.no_imagenet else assets.optional_weights(ImageNetClassifier, "the ImageNet tab")
+    build_app(classifier, detector, imagenet=imagenet).launch(server_name=args.host, server_port=args.port,
+                                                              share=args.share)
     return 0
 
 

@@ -116,6 +116,18 @@ _WEIGHT_ASSETS = [
           ("fasterrcnn_resnet50_fpn", "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth", "Faster R-CNN ResNet-50 FPN, COCO"),
           ("maskrcnn_resnet50_fpn_v2", "maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth", "Mask R-CNN ResNet-50 FPN v2, COCO"),
           ("deeplabv3_resnet50", "deeplabv3_resnet50_coco-cd0a2569.pth", "DeepLabV3 ResNet-50, COCO (VOC labels)")]),
+    Asset("weights/mobilenet_v2", "weights", "torch/hub/checkpoints/mobilenet_v2-b0353104.pth",
+          ("https://download.pytorch.org/models/mobilenet_v2-b0353104.pth",),
+          "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889", 14212972,
+          "BSD-3-Clause (torchvision); ImageNet terms",
+          "torchvision MobileNetV2, ImageNet-1k weights (MobileNet_V2_Weights.IMAGENET1K_V1)"),
+    *(Asset(f"weights/mtcnn_{net}", "weights", f"weights/mtcnn/{net}.pt",
+            (f"https://raw.githubusercontent.com/timesler/facenet-pytorch/master/data/{net}.pt",), digest, size,
+            "MIT (facenet-pytorch)", f"MTCNN {net[0].upper()}-Net face detector state dict (Zhang et al. 2016)")
+      for net, digest, size in [
+          ("pnet", "a2a71925e0b9996a42f63e47efc1ca19043e69558b5c523b978d611dfae49c8f", 28570),
+          ("rnet", "bbb937de72efc9ef83b186c49f5f558467a1d7e3453a8ece0d71a886633f6a86", 403147),
+          ("onet", "165bfbe42940416ccfb977545cf0e976d5bf321f67083ae2aaaa5c764280118d", 1559269)]),
     Asset("weights/sam_vit_b", "weights", "weights/sam_vit_b_01ec64.pth",
           ("https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth",),
           "ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912", 375042383,

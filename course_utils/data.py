@@ -99,3 +99,35 @@ def make_loader(dataset: Dataset, batch_size: int = 128, shuffle: bool = False, 
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
                       num_workers=num_workers, pin_memory=torch.cuda.is_available())
+
+
+# --- real photos that ship inside installed packages (no download) -----------------------------------
+
+BUNDLED_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "bus", "zidane")
+
+
+def bundled_photos(names=BUNDLED_PHOTOS) -> dict:
+    """Real RGB photos (H×W×3 uint8 NumPy arrays) that come with installed packages, by name.
+
+    ``astronaut``, ``chelsea``, ``coffee`` and ``rocket`` are scikit-image's ``skimage.data`` images;
+    ``bus`` and ``zidane`` are Ultralytics' two example photos (``ultralytics.utils.ASSETS``). None of
+    them needs the network, so pretrained models can be shown on real photos offline.
+    """
+    import numpy as np
+    from PIL import Image
+
+    if isinstance(names, str):
+        names = (names,)
+    photos = {}
+    for name in names:
+        if name in ("bus", "zidane"):
+            from ultralytics.utils import ASSETS
+
+            photos[name] = np.asarray(Image.open(ASSETS / f"{name}.jpg").convert("RGB"))
+        elif name in BUNDLED_PHOTOS:
+            import skimage.data
+
+            photos[name] = np.ascontiguousarray(getattr(skimage.data, name)()[..., :3])
+        else:
+            raise KeyError(f"unknown photo {name!r}; the bundled photos are {BUNDLED_PHOTOS}")
+    return photos

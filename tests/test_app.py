@@ -99,6 +99,28 @@ def test_the_detector_tab_finds_the_shapes(client, tmp_path_factory):
     assert found >= 2, "the detector should name the shapes of most scenes exactly"
 
 
+MOBILENET = MIRROR / "data" / "torch" / "hub" / "checkpoints" / "mobilenet_v2-b0353104.pth"
+needs_mobilenet = pytest.mark.skipif(not MOBILENET.is_file() and not (ROOT / "data" / "torch" / "hub" / "checkpoints"
+                                                                     / MOBILENET.name).is_file(),
+                                     reason="the ImageNet MobileNetV2 weights are neither cached nor in the mirror")
+
+
+@needs_mobilenet
+def test_the_imagenet_tab_names_real_photos(client, tmp_path_factory):
+    from gradio_client import handle_file
+
+    folder = tmp_path_factory.mktemp("photos")
+    expected = {"chelsea": {"Egyptian cat", "tabby", "tiger cat"}, "coffee": {"espresso", "cup", "coffee mug"}}
+    for name, photo in data.bundled_photos(tuple(expected)).items():
+        path = folder / f"{name}.jpg"
+        Image.fromarray(photo).save(path)
+        result = client.predict(handle_file(str(path)), api_name="/imagenet")
+        assert len(result["confidences"]) == 5
+        assert result["label"] in expected[name], f"{name}: the app says {result['label']}"
+        confidences = [c["confidence"] for c in result["confidences"]]
+        assert confidences == sorted(confidences, reverse=True) and sum(confidences) <= 1 + 1e-6
+
+
 def test_the_benchmark_tab_reports_both_runtimes(client):
     table, _plot = client.predict(api_name="/benchmark")
     runtimes = {row[0] for row in table["data"]}
@@ -125,3 +147,33 @@ def test_the_app_parts_in_process(tmp_path):
     fashion, scenes = app.example_images(tmp_path / "examples", count=2)
     assert len(fashion) == len(scenes) == 2 and all(Path(p).is_file() for p in fashion + scenes)
     assert isinstance(app.build_app(classifier, None, examples_dir=tmp_path / "examples"), gr.Blocks)
+
+
+@needs_mobilenet
+def test_the_imagenet_classifier_in_process_equals_pytorch(tmp_path):
+    import torch
+
+    from course_utils import app
+
+    imagenet = app.ImageNetClassifier(onnx_dir=tmp_path / "onnx", threads=1)
+    photo = data.bundled_photos("coffee")["coffee"]
+    batch = imagenet.preprocess(photo)
+    assert batch.shape == (1, 3, 224, 224) and batch.dtype == np.float32
+    with torch.inference_mode():
+        expected = imagenet.model(torch.from_numpy(batch)).numpy()
+    got = imagenet.session.run(None, {imagenet.session.get_inputs()[0].name: batch})[0]
+    np.testing.assert_allclose(got, expected, atol=1e-3)
+    top = imagenet.predict(photo)
+    assert list(top)[0] == "espresso" and len(top) == 5 and imagenet.predict(None) == {}
+    assert app.photo_examples(tmp_path / "photos")[0].endswith(".jpg")
+
+
+def test_the_imagenet_tab_explains_missing_weights(tmp_path):
+    import gradio as gr
+
+    from course_utils import app
+
+    classifier = app.Classifier(onnx_dir=tmp_path / "onnx", threads=1)
+    demo = app.build_app(classifier, None, examples_dir=tmp_path / "examples", imagenet=None)
+    assert isinstance(demo, gr.Blocks)
+    assert "fetch weights/mobilenet_v2" in str(demo.config)

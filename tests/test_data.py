@@ -1,6 +1,7 @@
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -82,3 +83,14 @@ def test_make_loader_shuffles_reproducibly():
     assert order == again and sorted(i for batch in order for i in batch) == list(range(20)) and order[0] != [0, 1, 2, 3, 4]
     with pytest.raises(ValueError, match="batch_size must be a positive int"):
         data.make_loader(dataset, batch_size=0)
+
+
+def test_bundled_photos_are_real_rgb_photos_without_a_download():
+    photos = data.bundled_photos()
+    assert tuple(photos) == data.BUNDLED_PHOTOS
+    for name, photo in photos.items():
+        assert photo.dtype == np.uint8 and photo.ndim == 3 and photo.shape[2] == 3, name
+        assert min(photo.shape[:2]) >= 300 and photo.std() > 20, f"{name} is not a real photo"
+    assert data.bundled_photos("bus")["bus"].shape == (1080, 810, 3)
+    with pytest.raises(KeyError, match="unknown photo"):
+        data.bundled_photos(("astronaut", "moon"))
