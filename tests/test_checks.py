@@ -75,3 +75,123 @@ def test_expect_type_shape_dtype_messages():
 def test_describe_large_and_small_values():
     assert "shape (10,)" in checks._describe(torch.zeros(10))
     assert checks._describe("a") == "'a'"
+
+
+# --- issue 19: 'not solved' only from the student's own code; dtype-blind comparisons; no mutation -----
+
+import functools
+
+import numpy as np
+from torch import nn
+
+
+def test_not_solved_only_when_the_students_own_function_raised(capsys):
+    def stub(x):
+        raise NotImplementedError
+
+    def case(fn):
+        fn(1)
+
+    assert checks.run_checks("t", stub, [("c", case)]).status == "not solved"
+    assert checks.run_checks("t", functools.partial(stub), [("c", case)]).status == "not solved"
+
+    class Stub:
+        def __call__(self, x):
+            raise NotImplementedError
+
+    assert checks.run_checks("t", Stub(), [("c", case)]).status == "not solved"
+
+
+def test_not_implemented_raised_elsewhere_is_a_failure():
+    class Misspelt(nn.Module):
+        def foward(self, x):  # typo: nn.Module's forward raises NotImplementedError itself
+            return x
+
+    def build_and_run(fn):
+        fn()(torch.zeros(1))
+
+    result = checks.run_checks("block", lambda: Misspelt(), [("forward", build_and_run)])
+    assert result.status == "failed" and "no `forward` method" in result.message
+
+    def library_call(fn):
+        fn()
+
+    def student():
+        return np.lib.NumpyVersion  # returns fine
+
+    def raises_in_helper():
+        return _helper_raising()
+
+    assert checks.run_checks("t", student, [("c", library_call)]).status == "passed"
+    result = checks.run_checks("t", raises_in_helper, [("c", library_call)])
+    assert result.status == "not solved"  # the helper sits in the same file as the student's function
+
+
+def _helper_raising():
+    raise NotImplementedError
+
+
+def test_not_implemented_from_a_library_is_a_failure():
+    result = checks.run_checks("t", np.add, [("c", lambda fn: _raise_from_torch())])
+    assert result.status == "failed" and "NotImplementedError" in result.message
+    result = checks.run_checks("t", np.add, [("c", lambda fn: _raise_not_implemented())])
+    assert result.status == "failed" and "raised NotImplementedError in _raise_not_implemented()" in result.message
+    assert checks._raising_frame(ValueError()) is None
+
+
+def _raise_not_implemented():
+    raise NotImplementedError
+
+
+def _raise_from_torch():
+    nn.Module()(torch.zeros(1))  # raises from torch's _forward_unimplemented
+
+
+def test_checks_leave_the_global_random_state_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    checks.run_checks("t", lambda: None, [("reseeds", lambda fn: torch.manual_seed(0))])
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_call_reports_in_place_changes_of_inputs():
+    x, y = torch.ones(3), np.zeros(2)
+    assert checks.call(lambda a, b: a + 1, x, y).tolist() == [2.0, 2.0, 2.0]
+    with pytest.raises(checks.CheckFailed, match="changed its first argument in place"):
+        checks.call(lambda a, b: a.add_(1), torch.ones(3), y)
+    with pytest.raises(checks.CheckFailed, match="changed its second argument in place"):
+        checks.call(lambda a, b: b.__setitem__(0, 5.0), x, np.zeros(2))
+    with pytest.raises(checks.CheckFailed, match="argument mask= in place"):
+        checks.call(lambda a, mask: mask.fill_(False), x, mask=torch.ones(2, dtype=torch.bool))
+    checks.call(lambda a: a, torch.tensor([float("nan")]))  # NaN equals NaN here
+
+
+def test_close_and_expect_close_accept_any_float_dtype_and_numpy():
+    assert checks.close(torch.ones(2, dtype=torch.float64), torch.ones(2))
+    assert checks.close(np.ones(2, dtype=np.float32), torch.ones(2))
+    assert not checks.close(torch.ones(3), torch.ones(2))
+    assert not checks.close("1", 1.0) and not checks.close(True, 1.0)
+    checks.expect_close(torch.ones(2, dtype=torch.float64), torch.ones(2), "x")
+    checks.expect_close(np.float32(0.5), 0.5, "x")
+    checks.expect_close(torch.tensor([float("nan"), 1.0]), torch.tensor([float("nan"), 1.0]), "x", equal_nan=True)
+    with pytest.raises(checks.CheckFailed, match=r"at index \(1,\)"):
+        checks.expect_close(torch.tensor([float("nan"), 2.0]), torch.tensor([float("nan"), 1.0]), "x", equal_nan=True)
+    with pytest.raises(checks.CheckFailed, match="is nan"):
+        checks.expect_close(float("nan"), 1.0, "x")
+
+
+def test_number_kinds():
+    assert checks.is_int(3) and checks.is_int(np.int64(3)) and not checks.is_int(3.0) and not checks.is_int(True)
+    assert checks.is_real(np.float32(1)) and checks.is_real(2) and not checks.is_real(np.bool_(True))
+    assert not checks.is_real(torch.tensor(1.0)) and not checks.is_real(np.array(1.0))
+    checks.expect_type(np.float64(1.0), float, "x")
+    checks.expect_type(np.int32(1), int, "x")
+    with pytest.raises(checks.CheckFailed, match="should be a float, got int64"):
+        checks.expect_type(np.int64(1), float, "x")
+    with pytest.raises(checks.CheckFailed, match="should be a int, got bool"):
+        checks.expect_type(True, int, "x")
+    checks.expect_float_tensor(torch.zeros(1, dtype=torch.float64), "x")
+    with pytest.raises(checks.CheckFailed, match="floating-point"):
+        checks.expect_float_tensor(torch.zeros(1, dtype=torch.long), "x")
+    assert checks.as_double(3).dtype == torch.float64

@@ -634,3 +634,765 @@ def test_checker_accepts_solution_and_rejects_typical_mistakes(checker, referenc
     for description, wrong in wrong_answers:
         assert checker(wrong).status == "failed", f"{checker.__name__} accepted a wrong answer: {description}"
 
+
+
+# --- issue 19: right answers in other styles pass; wrong answers the cases above never tried fail ------
+# Each entry: checker, [(description, right answer written in another style)], [(description, wrong answer)].
+
+import math
+import statistics
+import time as _time
+
+from torchmetrics.classification import MulticlassJaccardIndex
+from torchvision import ops
+
+from course_utils.models import conv_bn_relu
+
+
+def _to_float_batch_loops(images):
+    n, h, w, c = images.shape
+    out = torch.empty(n, c, h, w)
+    for channel in range(c):
+        out[:, channel] = images[..., channel].float() / 255
+    return out
+
+
+def _accuracy_loop(logits, labels):
+    rows = logits.tolist()
+    return sum(max(range(len(r)), key=r.__getitem__) == y for r, y in zip(rows, labels.tolist())) / len(rows)
+
+
+def _train_step_manual_sgd(model, inputs, targets, optimizer, loss_fn):
+    model.zero_grad()
+    loss = loss_fn(model(inputs), targets)
+    loss.backward()
+    with torch.no_grad():
+        for p in model.parameters():
+            p -= 0.1 * p.grad
+    return loss.item()
+
+
+def _train_step_loss_after(model, inputs, targets, optimizer, loss_fn):
+    _step(model, inputs, targets, optimizer, loss_fn)
+    with torch.no_grad():
+        return loss_fn(model(inputs), targets).item()
+
+
+def _train_step_model_zero_grad(model, inputs, targets, optimizer, loss_fn):
+    model.zero_grad(set_to_none=False)
+    loss = loss_fn(model(inputs), targets)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach().numpy())
+
+
+def _conv2d_loops(image, kernel):
+    k = kernel.shape[0]
+    p = k // 2
+    padded = torch.zeros(image.shape[0] + 2 * p, image.shape[1] + 2 * p, dtype=image.dtype)
+    padded[p:p + image.shape[0], p:p + image.shape[1]] = image
+    out = torch.zeros_like(image)
+    for y in range(image.shape[0]):
+        for x in range(image.shape[1]):
+            out[y, x] = (padded[y:y + k, x:x + k] * kernel).sum()
+    return out
+
+
+def _conv2d_in_place_padding(image, kernel):
+    image -= 0  # harmless-looking, but the in-place pattern below changes the caller's tensor
+    image.clamp_(min=-1e9)
+    image.mul_(1.0001)
+    return solution01.conv2d(image, kernel)
+
+
+def _equalize_with_cv2_style_float64(image):
+    histogram = np.bincount(image.ravel(), minlength=256).astype(np.float64)
+    cdf = histogram.cumsum()
+    cdf_min = cdf[histogram > 0][0]
+    if cdf_min == image.size:
+        return image.copy()
+    lut = np.clip(np.rint((cdf - cdf_min) * 255.0 / (image.size - cdf_min)), 0, 255).astype(np.uint8)
+    return lut[image]
+
+
+def _receptive_field_backwards(layers):
+    field = 1
+    for kernel, stride in reversed(layers):
+        field = (field - 1) * stride + kernel
+    return field
+
+
+def _accumulate_by_chunk_count(model, loss_fn, inputs, targets, micro_batches):
+    model.zero_grad()
+    for x, y in zip(inputs.chunk(micro_batches), targets.chunk(micro_batches)):
+        (loss_fn(model(x), y) / micro_batches).backward()
+
+
+def _accumulate_without_splitting(model, loss_fn, inputs, targets, micro_batches):
+    model.zero_grad()
+    loss_fn(model(inputs), targets).backward()
+
+
+def _accumulate_tensor_split(model, loss_fn, inputs, targets, micro_batches):
+    for p in model.parameters():
+        p.grad = None
+    for x, y in zip(inputs.tensor_split(micro_batches), targets.tensor_split(micro_batches)):
+        (loss_fn(model(x), y) * len(x) / len(inputs)).backward()
+
+
+def _accumulate_sum_reduction(model, loss_fn, inputs, targets, micro_batches):
+    model.zero_grad()
+    for x, y in zip(inputs.chunk(micro_batches), targets.chunk(micro_batches)):
+        (nn.functional.cross_entropy(model(x), y, reduction="sum") / len(inputs)).backward()
+
+
+def _box_iou_loops(boxes_a, boxes_b):
+    out = torch.zeros(len(boxes_a), len(boxes_b), dtype=torch.float64)
+    for i, a in enumerate(boxes_a.tolist()):
+        for j, b in enumerate(boxes_b.tolist()):
+            w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+            h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+            union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+            out[i, j] = w * h / union
+    return out
+
+
+def _nms_list_style(boxes, scores, iou_threshold):
+    order = sorted(range(len(scores)), key=lambda i: -float(scores[i]))  # Python's sort is stable
+    keep = []
+    for i in order:
+        if all(float(solution03.box_iou(boxes[i:i + 1], boxes[j:j + 1])) <= iou_threshold for j in keep):
+            keep.append(i)
+    return torch.tensor(keep, dtype=torch.int64)
+
+
+def _ap_numpy(scores, true_positive, n_ground_truth):
+    order = np.argsort(-scores.numpy(), kind="stable")
+    hits = np.cumsum(true_positive.numpy()[order])
+    precision = hits / np.arange(1, len(hits) + 1)
+    recall = hits / n_ground_truth
+    envelope = np.maximum.accumulate(precision[::-1])[::-1]
+    return float(np.sum(np.diff(np.concatenate([[0.0], recall])) * envelope))
+
+
+def _dice_numpy(predicted, true):
+    a, b = predicted.numpy(), true.numpy()
+    total = a.sum() + b.sum()
+    return np.float64(1.0) if total == 0 else np.float64(2 * np.logical_and(a, b).sum() / total)
+
+
+def _iou_loop_with_zero_for_absent(predictions, targets, num_classes):
+    out = torch.zeros(num_classes, dtype=torch.float64)
+    for c in range(num_classes):
+        p, t = predictions == c, targets == c
+        union = (p | t).sum()
+        out[c] = (p & t).sum() / union if union else 0.0
+    return out
+
+
+class _UNetBlockClass(nn.Module):
+    """Another style: named layers registered in another order, functional ReLU."""
+
+    def __init__(self, c_in, c_out):
+        super().__init__()
+        self.norm2 = nn.BatchNorm2d(c_out)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding="same", bias=False)
+        self.norm1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+
+    def forward(self, x):
+        return F.relu(self.norm2(self.conv2(F.relu(self.norm1(self.conv1(x))))))
+
+
+class _UNetBlockNoMiddleReLU(_UNetBlockClass):
+    def forward(self, x):
+        return F.relu(self.norm2(self.conv2(self.norm1(self.conv1(x)))))
+
+
+class _UNetBlockUnusedNorm(_UNetBlockClass):
+    def forward(self, x):
+        return F.relu(self.norm2(self.conv2(F.relu(self.conv1(x)))))
+
+
+class _UNetBlockSharedNorm(_UNetBlockClass):
+    def forward(self, x):
+        return F.relu(self.norm2(self.conv2(F.relu(self.norm2(self.conv1(x))))))
+
+
+class _UNetBlockTypo(_UNetBlockClass):
+    forward = nn.Module.forward  # nn.Module's own: raises NotImplementedError
+
+    def foward(self, x):  # misspelt: never called
+        return super().forward(x)
+
+
+def _unet_reflect_padding(c_in, c_out):
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False, padding_mode="reflect"),
+                         nn.BatchNorm2d(c_out), nn.ReLU(),
+                         nn.Conv2d(c_out, c_out, 3, padding=1, bias=False, padding_mode="reflect"),
+                         nn.BatchNorm2d(c_out), nn.ReLU())
+
+
+def _unet_relu_before_norm(c_in, c_out):
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.ReLU(), nn.BatchNorm2d(c_out),
+                         nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.ReLU(), nn.BatchNorm2d(c_out))
+
+
+def _discriminator_loss_manual(real_logits, fake_logits):
+    return -(F.logsigmoid(real_logits).mean() + F.logsigmoid(-fake_logits).mean())
+
+
+def _discriminator_loss_numpy(real_logits, fake_logits):
+    real, fake = real_logits.detach().numpy(), fake_logits.detach().numpy()
+    value = np.mean(np.log1p(np.exp(-real))) + np.mean(np.log1p(np.exp(fake)))
+    return torch.tensor(value, dtype=real_logits.dtype)
+
+
+def _discriminator_loss_concatenated(real_logits, fake_logits):
+    logits = torch.cat([real_logits, fake_logits])
+    labels = torch.cat([torch.ones_like(real_logits), torch.zeros_like(fake_logits)])
+    return 2 * F.binary_cross_entropy_with_logits(logits, labels)
+
+
+def _penalty_rand_like(critic, real, fake):
+    eps = torch.rand(len(real), device=real.device).view(-1, *[1] * (real.dim() - 1)).expand_as(real)
+    x_hat = torch.lerp(fake, real, eps).detach().requires_grad_()
+    grad = torch.autograd.grad(critic(x_hat), x_hat, grad_outputs=torch.ones(len(real)), create_graph=True)[0]
+    return (grad.reshape(len(real), -1).norm(2, dim=1).sub(1).pow(2)).mean()
+
+
+def _penalty_at(critic, points):
+    points = points.detach().requires_grad_(True)
+    gradients, = torch.autograd.grad(critic(points).sum(), points, create_graph=True)
+    return ((gradients.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+def _penalty_no_interpolation(critic, real, fake):
+    return _penalty_at(critic, real)
+
+
+def _penalty_one_ratio(critic, real, fake):
+    mix = torch.rand(1)
+    return _penalty_at(critic, mix * real + (1 - mix) * fake)
+
+
+def _penalty_norm_over_dim1(critic, real, fake):
+    mix = torch.rand(real.shape[0], *([1] * (real.ndim - 1)))
+    points = (mix * real + (1 - mix) * fake).requires_grad_(True)
+    gradients, = torch.autograd.grad(critic(points).sum(), points, create_graph=True)
+    return ((gradients.norm(dim=1) - 1) ** 2).mean()
+
+
+def _penalty_mix_per_value(critic, real, fake):
+    mix = torch.rand_like(real)
+    return _penalty_at(critic, mix * real + (1 - mix) * fake)
+
+
+def _q_sample_gather(x0, t, noise, alpha_bars):
+    bars = torch.gather(alpha_bars.double(), 0, t).reshape(-1, *[1] * (x0.dim() - 1))
+    return (torch.sqrt(bars) * x0.double() + torch.sqrt(1 - bars) * noise.double())
+
+
+def _q_sample_4d_only(x0, t, noise, alpha_bars):
+    bars = alpha_bars[t].view(-1, 1, 1, 1)
+    return bars.sqrt() * x0 + (1 - bars).sqrt() * noise
+
+
+def _q_sample_in_place(x0, t, noise, alpha_bars):
+    bars = alpha_bars[t].view(-1, *([1] * (x0.ndim - 1)))
+    return x0.mul_(bars.sqrt()).add_((1 - bars).sqrt() * noise)
+
+
+def _q_sample_t_minus_one(x0, t, noise, alpha_bars):
+    return solution05.q_sample(x0, (t - 1).clamp(min=0), noise, alpha_bars)
+
+
+def _attention_einsum_float64(q, k, v, mask=None):
+    scores = torch.einsum("...qd,...kd->...qk", q.double(), k.double()) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = scores.masked_fill(mask.logical_not(), -1e9)
+    weights = torch.softmax(scores, dim=-1)
+    return torch.einsum("...qk,...kd->...qd", weights, v.double()), weights
+
+
+def _attention_scaled_by_value_dim(q, k, v, mask=None):
+    scores = q @ k.transpose(-2, -1) / v.shape[-1] ** 0.5
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = scores.softmax(-1)
+    return weights @ v, weights
+
+
+def _attention_four_dims_only(q, k, v, mask=None):
+    scores = q @ k.permute(0, 1, 3, 2) / q.shape[-1] ** 0.5
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = scores.softmax(-1)
+    return weights @ v, weights
+
+
+def _attention_in_place_scale(q, k, v, mask=None):
+    q /= q.shape[-1] ** 0.5
+    return solution06.attention(q * q.shape[-1] ** 0.5, k, v, mask)
+
+
+def _patchify_unfold(images, p):
+    n, c, h, w = images.shape
+    if h % p or w % p:
+        raise ValueError("not divisible")
+    return F.unfold(images, p, stride=p).reshape(n, c, p * p, -1).permute(0, 3, 2, 1).reshape(n, -1, p * p * c)
+
+
+def _patchify_fixed_patch_four(images, p):
+    return solution06.patchify(images, 4)
+
+
+def _patchify_square_only(images, p):
+    n, c, h, _ = images.shape
+    if h % p:
+        raise ValueError("not divisible")
+    rows = h // p
+    return images.reshape(n, c, rows, p, rows, p).permute(0, 2, 4, 3, 5, 1).reshape(n, rows * rows, -1)
+
+
+def _patchify_assert(images, p):
+    assert images.shape[-1] % p == 0 and images.shape[-2] % p == 0, "size not divisible"
+    return rearrange(images, "b c (h p1) (w p2) -> b (h w) (p1 p2 c)", p1=p, p2=p)
+
+
+def _pre_norm_named_steps(tokens, block):
+    normed = block.norm1(tokens)
+    attended = tokens + block.attn(normed)
+    return attended + block.mlp(block.norm2(attended))
+
+
+def _pre_norm_in_place(tokens, block):
+    tokens += block.attn(block.norm1(tokens))
+    return tokens + block.mlp(block.norm2(tokens))
+
+
+def _pre_norm_mlp_on_input(tokens, block):
+    middle = tokens + block.attn(block.norm1(tokens))
+    return middle + block.mlp(block.norm2(tokens))
+
+
+def _pre_norm_swapped_norms(tokens, block):
+    tokens = tokens + block.attn(block.norm2(tokens))
+    return tokens + block.mlp(block.norm1(tokens))
+
+
+def _sigmoid_loss_loops(images, texts, scale, bias):
+    n = len(images)
+    total = 0
+    for i in range(n):
+        for j in range(n):
+            label = 1.0 if i == j else -1.0
+            total = total + F.softplus(-label * (scale * images[i] @ texts[j] + bias))
+    return total / n
+
+
+def _sigmoid_loss_detached_scale(images, texts, scale, bias):
+    return solution07.sigmoid_loss(images, texts, scale.detach(), bias.detach())
+
+
+def _sigmoid_loss_bias_scaled(images, texts, scale, bias):
+    logits = scale * (images @ texts.T + bias)
+    return -F.logsigmoid((2 * torch.eye(len(images)) - 1) * logits).sum() / len(images)
+
+
+def _class_embeddings_numpy(prompts):
+    x = prompts.detach().numpy()
+    x = x / np.linalg.norm(x, axis=-1, keepdims=True)
+    mean = x.mean(axis=1)
+    return torch.from_numpy(mean / np.linalg.norm(mean, axis=-1, keepdims=True))
+
+
+def _class_embeddings_in_place(prompts):
+    prompts /= prompts.norm(dim=-1, keepdim=True)
+    return F.normalize(prompts.mean(1), dim=-1)
+
+
+def _class_embeddings_sum_not_mean(prompts):
+    return F.normalize(prompts, dim=-1).sum(1)
+
+
+def _median_rank_argsort(similarity, relevant):
+    order = similarity.argsort(dim=1, descending=True)
+    ranks = (order == relevant[:, None]).nonzero()[:, 1] + 1
+    return statistics.median(ranks.tolist())
+
+
+def _median_rank_ties_count(similarity, relevant):
+    ranks = (similarity >= similarity.gather(1, relevant[:, None])).sum(1)
+    return float(ranks.float().median()) + (1.0 if similarity.shape[1] > 4 else 0.0)
+
+
+def _median_rank_first_query(similarity, relevant):
+    return float((similarity[0] > similarity[0, relevant[0]]).sum() + 1)
+
+
+def _median_rank_upper_median(similarity, relevant):
+    ranks = sorted(((similarity > similarity.gather(1, relevant[:, None])).sum(1) + 1).tolist())
+    return float(ranks[-1] if len(ranks) > 1 else ranks[0])
+
+
+def _measure_numpy(fn, warmup=3, repeats=20):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = _time.perf_counter_ns()
+        fn()
+        times.append((_time.perf_counter_ns() - start) / 1e6)
+    return float(np.median(times)), float(np.percentile(times, 90))
+
+
+def _quantize_numpy_zero_point(x):
+    q, scale, zero_point = solution08.quantize_uint8(x)
+    return q, np.float64(scale), np.int64(zero_point)
+
+
+def _quantize_truncated_zero_point(x):
+    low, high = min(float(x.min()), 0.0), max(float(x.max()), 0.0)
+    scale = (high - low) / 255 if high > low else 1.0
+    zero_point = int(-low / scale)
+    return torch.clamp(torch.round(x / scale) + zero_point, 0, 255).to(torch.uint8), scale, zero_point
+
+
+def _quantize_float_zero_point(x):
+    q, scale, zero_point = solution08.quantize_uint8(x)
+    return q, scale, float(zero_point)
+
+
+def _quantize_nan_for_zeros(x):
+    low, high = min(float(x.min()), 0.0), max(float(x.max()), 0.0)
+    scale = (high - low) / 255
+    zero_point = round(-low / scale) if scale else 0
+    return torch.clamp(torch.round(x / scale) + zero_point, 0, 255).nan_to_num(0).to(torch.uint8), scale, zero_point
+
+
+def _composite_loop(densities, colours, deltas):
+    rays, samples = densities.shape
+    weights = torch.zeros(rays, samples, dtype=torch.float64)
+    for r in range(rays):
+        transmittance = 1.0
+        for s in range(samples):
+            alpha = 1 - math.exp(-float(densities[r, s]) * float(deltas[r, s]))
+            weights[r, s] = transmittance * alpha
+            transmittance *= 1 - alpha
+    return (weights[..., None] * colours.double()).sum(1), weights
+
+
+def _composite_exclusive_cumsum(densities, colours, deltas):
+    optical = densities * deltas
+    transmittance = torch.exp(-(torch.cumsum(optical, 1) - optical))
+    weights = transmittance * (1 - torch.exp(-optical))
+    return (weights[..., None] * colours).sum(1), weights
+
+
+def _composite_in_place(densities, colours, deltas):
+    densities.mul_(deltas)
+    return solution09.composite(densities, colours, torch.ones_like(deltas))
+
+
+def _composite_normalised_weights(densities, colours, deltas):
+    _, weights = solution09.composite(densities, colours, deltas)
+    weights = weights / weights.sum(1, keepdim=True).clamp(min=1e-12)
+    return (weights[..., None] * colours).sum(1), weights
+
+
+def _lucas_kanade_lstsq(ix, iy, it):
+    a = np.stack([ix.ravel(), iy.ravel()], axis=1)
+    (dx, dy), *_ = np.linalg.lstsq(a, -it.ravel(), rcond=None)
+    return dx, dy  # NumPy floats
+
+
+def _lucas_kanade_centre_pixel_rows(ix, iy, it):
+    return solution09.lucas_kanade_step(ix[:3], iy[:3], it[:3])
+
+
+def _lucas_kanade_in_place(ix, iy, it):
+    it *= -1
+    return solution09.lucas_kanade_step(ix, iy, -it)
+
+
+def _bad_pixel_rate_masked(estimate, truth, threshold=2.0):
+    errors = np.ma.masked_where(~(np.isfinite(truth) & (truth > 0)), np.abs(estimate - truth))
+    return (errors > threshold).mean()  # a NumPy float
+
+
+def _bad_pixel_rate_negatives_valid(estimate, truth, threshold=2.0):
+    valid = np.isfinite(truth) & (truth != 0)
+    return float((np.abs(estimate[valid] - truth[valid]) > threshold).mean())
+
+
+def _bad_pixel_rate_signed_error(estimate, truth, threshold=2.0):
+    valid = np.isfinite(truth) & (truth > 0)
+    return float(((estimate[valid] - truth[valid]) > threshold).mean())
+
+
+def _bad_pixel_rate_in_place(estimate, truth, threshold=2.0):
+    truth[~np.isfinite(truth)] = 0
+    valid = truth > 0
+    return float((np.abs(estimate[valid] - truth[valid]) > threshold).mean())
+
+
+STYLES = [
+    (ch00.check_to_float_batch,
+     [("channel loop", _to_float_batch_loops), ("einops", lambda x: rearrange(x, "n h w c -> n c h w").float().div(255))],
+     [("divides by 256", lambda x: x.permute(0, 3, 1, 2).float() / 256),
+      ("hard-coded 3 channels", lambda x: x.permute(0, 3, 1, 2).reshape(x.shape[0], 3, x.shape[1], x.shape[2]).float() / 255),
+      ("in place on a float copy, then permute(0, 3, 2, 1)", lambda x: x.permute(0, 3, 2, 1).float().div(255).transpose(2, 3)
+       if x.shape[1] == x.shape[2] else x.permute(0, 3, 2, 1).float() / 255),
+      ("round to 2 decimals", lambda x: (x.permute(0, 3, 1, 2).float() / 255).round(decimals=2))]),
+    (ch00.check_accuracy_from_logits,
+     [("Python loop", _accuracy_loop), ("NumPy", lambda lg, y: np.mean(lg.numpy().argmax(1) == y.numpy()))],
+     [("argmin", lambda lg, y: (lg.argmin(1) == y).float().mean().item()),
+      ("divides by the class count", lambda lg, y: (lg.argmax(1) == y).float().sum().item() / lg.shape[1]),
+      ("fixed 4 rows", lambda lg, y: (lg.argmax(1) == y).float().sum().item() / 4),
+      ("integer division", lambda lg, y: float(int((lg.argmax(1) == y).sum()) // len(y)))]),
+    (ch00.check_pairwise_squared_distances,
+     [("expansion ‖a‖² + ‖b‖² − 2ab", lambda a, b: (a * a).sum(1)[:, None] + (b * b).sum(1)[None] - 2 * a @ b.T),
+      ("cdist squared", lambda a, b: torch.cdist(a, b) ** 2)],
+     [("absolute differences", lambda a, b: (a[:, None] - b[None]).abs().sum(-1)),
+      ("expansion with +2ab", lambda a, b: (a * a).sum(1)[:, None] + (b * b).sum(1)[None] + 2 * a @ b.T),
+      ("mean over D", lambda a, b: ((a[:, None] - b[None]) ** 2).mean(-1)),
+      ("float32 precision loss in float64", lambda a, b: (((a[:, None] - b[None]) ** 2).sum(-1)).half().to(a.dtype))]),
+    (ch00.check_train_step,
+     [("model.zero_grad and a NumPy float", _train_step_model_zero_grad)],
+     [("hand-written SGD update", _train_step_manual_sgd),
+      ("loss after the update", _train_step_loss_after),
+      ("two optimiser steps", lambda m, x, y, opt, f: (_step(m, x, y, opt, f), opt.step())[0])]),
+    (ch01.check_conv2d,
+     [("pixel loops", _conv2d_loops), ("F.conv2d", lambda im, k: _conv(im, k, k.shape[0] // 2))],
+     [("changes the input in place", _conv2d_in_place_padding),
+      ("float32 result of float64 input rounded", lambda im, k: _conv(im.float(), k.float(), k.shape[0] // 2).half().to(im.dtype)),
+      ("padding 2 for every kernel size", lambda im, k: _conv(im, k, 2)[: im.shape[0], : im.shape[1]]
+       if k.shape[0] != 5 else _conv(im, k, 2))]),
+    (ch01.check_rgb_to_gray,
+     [("cv2 itself", lambda im: cv2.cvtColor(im, cv2.COLOR_RGB2GRAY)),
+      ("integer fixed point", lambda im: ((im.astype(np.int64) @ np.array([4899, 9617, 1868]) + 8192) >> 14).astype(np.uint8))],
+     [("weights rounded to one decimal", lambda im: np.rint(im @ np.array([0.3, 0.6, 0.1])).astype(np.uint8)),
+      ("in place", lambda im: (im.__setitem__(..., im // 2), solution01.rgb_to_gray(im * 2))[1]),
+      ("green only", lambda im: im[..., 1].copy())]),
+    (ch01.check_sobel_magnitude,
+     [("hypot of two loops", lambda im: torch.hypot(_conv2d_loops(im, _SOBEL_X.to(im.dtype)), _conv2d_loops(im, _SOBEL_X.T.to(im.dtype))))],
+     [("float32 only", lambda im: solution01.sobel_magnitude(im.float())
+       if im.dtype == torch.float32 else solution01.sobel_magnitude(im.float()).half().double()),
+      ("replicate padding", lambda im: torch.hypot(_replicate_padded(im, _SOBEL_X.to(im.dtype)), _replicate_padded(im, _SOBEL_X.T.to(im.dtype)))),
+      ("divided by 8", lambda im: solution01.sobel_magnitude(im) / 8)]),
+    (ch01.check_equalize_histogram,
+     [("float64 LUT", _equalize_with_cv2_style_float64), ("cv2 itself", cv2.equalizeHist)],
+     [("floor instead of round", lambda im: _lut_floor(im)),
+      ("normalises by N, not N − cdf_min", lambda im: _lut_by_n(im)),
+      ("constant image → zeros", lambda im: _lut_equalize(im) if len(np.unique(im)) > 1 else np.zeros_like(im))]),
+    (ch02.check_conv_output_size,
+     [("math.floor", lambda n, k, s=1, p=0, d=1: math.floor((n + 2 * p - d * (k - 1) - 1) / s) + 1),
+      ("NumPy integer", lambda n, k, s=1, p=0, d=1: np.int64(solution02.conv_output_size(n, k, s, p, d)))],
+     [("float result", lambda n, k, s=1, p=0, d=1: float(solution02.conv_output_size(n, k, s, p, d))),
+      ("ceil", lambda n, k, s=1, p=0, d=1: -(-(n + 2 * p - d * (k - 1) - 1) // s) + 1),
+      ("no defaults", lambda n, k, s, p, d: solution02.conv_output_size(n, k, s, p, d)),
+      ("padding on one side", lambda n, k, s=1, p=0, d=1: (n + p - d * (k - 1) - 1) // s + 1)]),
+    (ch02.check_conv_parameter_count,
+     [("from nn.Conv2d", lambda ci, co, k, bias=True, groups=1: sum(
+         p.numel() for p in nn.Conv2d(ci, co, k, bias=bias, groups=groups).parameters())),
+      ("NumPy integer", lambda ci, co, k, bias=True, groups=1: np.int64(solution02.conv_parameter_count(ci, co, k, bias, groups)))],
+     [("float count", lambda ci, co, k, bias=True, groups=1: float(solution02.conv_parameter_count(ci, co, k, bias, groups))),
+      ("true division by groups", lambda ci, co, k, bias=True, groups=1: k * k * ci / groups * co + (co if bias else 0)),
+      ("one bias per group", lambda ci, co, k, bias=True, groups=1: k * k * (ci // groups) * co + (groups if bias else 0)),
+      ("bias=False by default", lambda ci, co, k, bias=False, groups=1: solution02.conv_parameter_count(ci, co, k, bias, groups))]),
+    (ch02.check_receptive_field,
+     [("backwards recursion", _receptive_field_backwards)],
+     [("jump updated before the field", lambda layers: _receptive_field_jump_first(layers)),
+      ("float result", lambda layers: float(solution02.receptive_field(layers))),
+      ("empty list crashes", lambda layers: solution02.receptive_field(layers) if layers else max(layers)),
+      ("last stride ignored only", lambda layers: 1 + sum((k - 1) * s for k, s in layers))]),
+    (ch02.check_accumulate_gradients,
+     [("tensor_split and weights", _accumulate_tensor_split), ("sum reduction / N", _accumulate_sum_reduction)],
+     [("divides by the chunk count", _accumulate_by_chunk_count),
+      ("does not split", _accumulate_without_splitting),
+      ("ignores micro_batches (always 4)", lambda m, f, x, y, k: solution02.accumulate_gradients(m, f, x, y, 4))]),
+    (ch03.check_box_iou,
+     [("Python loops, float64 result", _box_iou_loops), ("torchvision", ops.box_iou)],
+     [("hard-coded float32", lambda a, b: solution03.box_iou(a.float(), b.float()).half().to(a.dtype)),
+      ("union without the intersection subtracted", lambda a, b: _iou_union_sum(a, b)),
+      ("square matrix assumed", lambda a, b: solution03.box_iou(a, a if len(a) == len(b) else b[:1]))]),
+    (ch03.check_nms,
+     [("list style", _nms_list_style), ("torchvision", ops.nms)],
+     [("sorts the caller's scores in place", lambda b, s, t: (s.copy_(s.sort(descending=True).values), ops.nms(b, s, t))[1]),
+      ("empty input crashes", lambda b, s, t: ops.nms(b, s, t) if len(b) else torch.stack([])),
+      ("threshold ignored (0.5)", lambda b, s, t: ops.nms(b, s, 0.5))]),
+    (ch03.check_average_precision,
+     [("NumPy", _ap_numpy)],
+     [("trapezoid-free 11-point AP", lambda s, tp, n: _ap_11_point(s, tp, n)),
+      ("last precision only", lambda s, tp, n: _ap_last_precision(s, tp, n)),
+      ("scores sorted in place", lambda s, tp, n: (s.copy_(s.flip(0)), solution03.average_precision(s, tp, n))[1])]),
+    (ch04.check_dice_coefficient,
+     [("NumPy float", _dice_numpy)],
+     [("recall |A∩B| / |B|", lambda p, t: float((p & t).sum() / t.sum()) if t.any() else 1.0),
+      ("missed object scored perfect", lambda p, t: 1.0 if not p.any() else solution04.dice_coefficient(p, t)),
+      ("precision |A∩B| / |A|", lambda p, t: float((p & t).sum() / p.sum()) if p.any() else 1.0),
+      ("empty prediction of nothing scored 0", lambda p, t: solution04.dice_coefficient(p, t) if (p | t).any() else 0.0)]),
+    (ch04.check_per_class_iou,
+     [("loop with 0 for absent classes", _iou_loop_with_zero_for_absent),
+      ("torchmetrics", lambda p, t, n: MulticlassJaccardIndex(n, average="none")(p, t))],
+     [("ignores num_classes", lambda p, t, n: solution04.per_class_iou(p, t, int(max(p.max(), t.max())) + 1)),
+      ("integer division", lambda p, t, n: _iou_integer_division(p, t, n)),
+      ("1 for absent classes", lambda p, t, n: solution04.per_class_iou(p, t, n).nan_to_num(1.0))]),
+    (ch04.check_unet_block,
+     [("class with named layers", _UNetBlockClass), ("course_utils.models.conv_bn_relu",
+                                                     lambda c_in, c_out: nn.Sequential(conv_bn_relu(c_in, c_out), conv_bn_relu(c_out, c_out)))],
+     [("no middle ReLU", _UNetBlockNoMiddleReLU), ("a BatchNorm built but never called", _UNetBlockUnusedNorm),
+      ("one BatchNorm used twice", _UNetBlockSharedNorm), ("reflect padding", _unet_reflect_padding),
+      ("ReLU before BatchNorm", _unet_relu_before_norm)]),
+    (ch05.check_discriminator_loss,
+     [("log-sigmoid by hand", _discriminator_loss_manual)],
+     [("NumPy, no graph", _discriminator_loss_numpy),
+      (".item() wrapped in a tensor", lambda r, f: torch.tensor(solution05.discriminator_loss(r, f).item())),
+      ("one mean over both batches, doubled", _discriminator_loss_concatenated)]),
+    (ch05.check_gradient_penalty,
+     [("lerp, rand and grad_outputs", _penalty_rand_like)],
+     [("no interpolation", _penalty_no_interpolation), ("one ratio for the batch", _penalty_one_ratio),
+      ("norm over dim 1 only", _penalty_norm_over_dim1), ("a ratio per value, not per sample", _penalty_mix_per_value)]),
+    (ch05.check_q_sample,
+     [("gather, float64 result", _q_sample_gather)],
+     [("4-D inputs only", _q_sample_4d_only), ("changes x0 in place", _q_sample_in_place),
+      ("t − 1", _q_sample_t_minus_one)]),
+    (ch06.check_attention,
+     [("einsum in float64 with -1e9", _attention_einsum_float64)],
+     [("scaled by √d of the values", _attention_scaled_by_value_dim), ("4-D inputs only", _attention_four_dims_only),
+      ("scales q in place", _attention_in_place_scale)]),
+    (ch06.check_patchify,
+     [("F.unfold", _patchify_unfold), ("assert and einops", _patchify_assert)],
+     [("fixed p = 4", _patchify_fixed_patch_four), ("square images only", _patchify_square_only),
+      ("channels first", lambda x, p: rearrange(x, "b c (h p1) (w p2) -> b (h w) (c p1 p2)", p1=p, p2=p)
+       if x.shape[2] % p == 0 and x.shape[3] % p == 0 else _patchify_unfold(x, p))]),
+    (ch06.check_pre_norm_block,
+     [("named steps", _pre_norm_named_steps)],
+     [("adds in place to the caller's tokens", _pre_norm_in_place), ("MLP on the block input", _pre_norm_mlp_on_input),
+      ("norm1 and norm2 swapped", _pre_norm_swapped_norms)]),
+    (ch07.check_sigmoid_loss,
+     [("double loop with softplus", _sigmoid_loss_loops)],
+     [("scale and bias detached", _sigmoid_loss_detached_scale), ("bias multiplied by the scale", _sigmoid_loss_bias_scaled),
+      ("float32 only", lambda i, t, s, b: solution07.sigmoid_loss(i.float(), t.float(), s.float(), b.float()).half().to(i.dtype))]),
+    (ch07.check_class_embeddings,
+     [("NumPy", _class_embeddings_numpy)],
+     [("normalises in place", _class_embeddings_in_place), ("sum, not renormalised", _class_embeddings_sum_not_mean),
+      ("hard-coded 4 prompts", lambda p: F.normalize(F.normalize(p, dim=-1)[:, :4].mean(1), dim=-1))]),
+    (ch07.check_median_rank,
+     [("argsort and statistics.median", _median_rank_argsort)],
+     [("ties counted against", _median_rank_ties_count), ("first query only", _median_rank_first_query),
+      ("worst rank", _median_rank_upper_median)]),
+    (ch08.check_measure,
+     [("NumPy percentile", _measure_numpy)],
+     [("hard-coded 20 repeats", lambda fn, w=3, r=20: solution08.measure(fn, w, 20)),
+      ("nanoseconds", lambda fn, w=3, r=20: tuple(v * 1e6 for v in solution08.measure(fn, w, r))),
+      ("always 3 warm-up calls", lambda fn, w=3, r=20: solution08.measure(fn, 3, r)),
+      ("numbers as strings", lambda fn, w=3, r=20: tuple(f"{v:.3f}" for v in solution08.measure(fn, w, r)))]),
+    (ch08.check_quantize_uint8,
+     [("NumPy scale and zero point", _quantize_numpy_zero_point)],
+     [("int()-truncated zero point", _quantize_truncated_zero_point), ("float zero point", _quantize_float_zero_point),
+      ("NaN scale for all zeros", _quantize_nan_for_zeros)]),
+    (ch09.check_composite,
+     [("Python loops, float64", _composite_loop), ("exclusive cumsum of optical depth", _composite_exclusive_cumsum)],
+     [("changes densities in place", _composite_in_place), ("weights normalised to sum 1", _composite_normalised_weights),
+      ("float16 precision", lambda d, c, de: tuple(v.half().to(d.dtype) for v in solution09.composite(d, c, de)))]),
+    (ch09.check_lucas_kanade_step,
+     [("lstsq with NumPy floats", _lucas_kanade_lstsq)],
+     [("three rows of the window", _lucas_kanade_centre_pixel_rows), ("negates It in place", _lucas_kanade_in_place),
+      ("returns a list", lambda ix, iy, it: list(solution09.lucas_kanade_step(ix, iy, it)))]),
+    (ch09.check_bad_pixel_rate,
+     [("masked array, NumPy float", _bad_pixel_rate_masked)],
+     [("negative disparities valid", _bad_pixel_rate_negatives_valid), ("signed error", _bad_pixel_rate_signed_error),
+      ("overwrites the caller's truth", _bad_pixel_rate_in_place)]),
+]
+
+
+def _lut_floor(image):
+    histogram = np.bincount(image.ravel(), minlength=256)
+    cdf = np.cumsum(histogram)
+    cdf_min = cdf[np.flatnonzero(histogram)[0]]
+    if cdf_min == image.size:
+        return image.copy()
+    return np.floor((cdf - cdf_min) * 255 / (image.size - cdf_min)).astype(np.uint8)[image]
+
+
+def _lut_by_n(image):
+    histogram = np.bincount(image.ravel(), minlength=256)
+    cdf = np.cumsum(histogram)
+    cdf_min = cdf[np.flatnonzero(histogram)[0]]
+    if cdf_min == image.size:
+        return image.copy()
+    return np.rint((cdf - cdf_min) * 255 / image.size).astype(np.uint8)[image]
+
+
+def _receptive_field_jump_first(layers):
+    field, jump = 1, 1
+    for kernel, stride in layers:
+        jump *= stride
+        field += (kernel - 1) * jump
+    return field
+
+
+def _iou_union_sum(boxes_a, boxes_b):
+    iou = solution03.box_iou(boxes_a, boxes_b)
+    area_a = (boxes_a[:, 2:] - boxes_a[:, :2]).prod(-1)
+    area_b = (boxes_b[:, 2:] - boxes_b[:, :2]).prod(-1)
+    union = area_a[:, None] + area_b[None] - 0 * iou
+    intersection = iou * (area_a[:, None] + area_b[None]) / (1 + iou)
+    return intersection / union
+
+
+def _ap_11_point(scores, true_positive, n_ground_truth):
+    order = torch.sort(scores, descending=True, stable=True).indices
+    hits = true_positive[order].double().cumsum(0)
+    precision, recall = hits / torch.arange(1, len(hits) + 1), hits / n_ground_truth
+    return float(sum((precision[recall >= r].max() if (recall >= r).any() else torch.tensor(0.0))
+                     for r in torch.linspace(0, 1, 11)) / 11)
+
+
+def _ap_last_precision(scores, true_positive, n_ground_truth):
+    order = torch.sort(scores, descending=True, stable=True).indices
+    hits = true_positive[order].double().cumsum(0)
+    return float((hits[-1] / len(hits)) * (hits[-1] / n_ground_truth))
+
+
+def _iou_integer_division(predictions, targets, num_classes):
+    confusion = torch.bincount(targets.flatten() * num_classes + predictions.flatten(),
+                               minlength=num_classes ** 2).reshape(num_classes, num_classes)
+    union = confusion.sum(0) + confusion.sum(1) - confusion.diag()
+    return (confusion.diag() // union.clamp(min=1)).float()
+
+
+@pytest.mark.parametrize("checker, right_answers, wrong_answers", STYLES, ids=lambda v: getattr(v, "__name__", ""))
+def test_right_answers_in_other_styles_pass_and_untried_wrong_answers_fail(checker, right_answers, wrong_answers):
+    for description, right in right_answers:
+        result = checker(right)
+        assert result.status == "passed", f"{checker.__name__} rejected a right answer ({description}): {result.message}"
+    assert len(wrong_answers) >= 3
+    for description, wrong in wrong_answers:
+        result = checker(wrong)
+        assert result.status == "failed", f"{checker.__name__} accepted a wrong answer: {description}"
+
+
+def test_every_checker_has_styles_and_wrong_answers():
+    import inspect
+
+    checkers = {f for chapter in (ch00, ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09)
+                for name, f in inspect.getmembers(chapter, inspect.isfunction) if name.startswith("check_")}
+    covered = {checker for checker, _, _ in STYLES}
+    assert checkers - covered == {ch08.check_export_dynamic}  # slow (ONNX export): its cases are in CH08 above
+
+
+def test_misspelt_forward_is_a_failure_not_unsolved():
+    result = ch04.check_unet_block(_UNetBlockTypo)
+    assert result.status == "failed" and "forward" in result.message
+
+
+def test_hints_only_when_the_value_proves_the_cause():
+    message = ch00.check_to_float_batch(lambda x: x.permute(0, 3, 1, 2).float() / 256).message
+    assert "256" in message and "reshape" not in message
+    assert "reshape" in ch00.check_to_float_batch(CH00[0][2][0][1]).message
+    assert "chunk" in ch02.check_accumulate_gradients(_accumulate_by_chunk_count).message
+    assert "int() truncates" in ch08.check_quantize_uint8(_quantize_truncated_zero_point).message
+    assert "recall" in ch04.check_dice_coefficient(STYLES[15][2][0][1]).message

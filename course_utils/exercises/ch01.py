@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..checks import CheckFailed, expect_close, expect_shape, expect_type, run_checks
+from ..checks import CheckFailed, call, expect_close, expect_shape, expect_type, run_checks
 
 SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0],
                         [-2.0, 0.0, 2.0],
@@ -24,6 +24,7 @@ def _generator(seed: int) -> torch.Generator:
 
 def _correlate(image: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     """The library answer: cross-correlation with zero padding that keeps the size."""
+    image, kernel = image.double(), kernel.double()
     return F.conv2d(image[None, None], kernel[None, None], padding=kernel.shape[0] // 2)[0, 0]
 
 
@@ -40,7 +41,7 @@ def _same(got: torch.Tensor, expected: torch.Tensor, atol: float = 1e-4) -> bool
 
 def _expect_correlation(fn, image: torch.Tensor, kernel: torch.Tensor, what: str) -> None:
     k = kernel.shape[0]
-    out = fn(image.clone(), kernel.clone())
+    out = call(fn, image, kernel)
     expect_type(out, torch.Tensor, what)
     if tuple(out.shape) != tuple(image.shape):
         height, width = image.shape
@@ -68,7 +69,7 @@ def check_conv2d(fn):
         generator = _generator(0)
         image = torch.rand(6, 8, generator=generator)
         for k in (3, 5):
-            out = fn(image.clone(), torch.rand(k, k, generator=generator))
+            out = call(fn, image, torch.rand(k, k, generator=generator))
             expect_type(out, torch.Tensor, f"the output for a 6×8 image and a {k}×{k} kernel")
             if tuple(out.shape) != (6, 8):
                 raise CheckFailed(f"with a {k}×{k} kernel your output is {tuple(out.shape)}: it should keep "
@@ -88,8 +89,17 @@ def check_conv2d(fn):
             _expect_correlation(fn, image, torch.randn(k, k, generator=generator),
                                 f"the output for a random 7×9 image and {k}×{k} kernel")
 
+    def other_sizes(fn):
+        generator = _generator(5)
+        for height, width, k, dtype in ((4, 4, 1, torch.float32), (9, 6, 7, torch.float32),
+                                        (3, 2, 5, torch.float32), (6, 5, 3, torch.float64)):
+            image = torch.randn(height, width, generator=generator, dtype=dtype)
+            _expect_correlation(fn, image, torch.randn(k, k, generator=generator, dtype=dtype),
+                                f"the output for a {height}×{width} {dtype} image and a {k}×{k} kernel")
+
     return run_checks("conv2d", fn, [("output size", size), ("asymmetric kernel", asymmetric),
-                                     ("random 3×3 and 5×5 kernels vs F.conv2d", random)])
+                                     ("random 3×3 and 5×5 kernels vs F.conv2d", random),
+                                     ("1×1 and 7×7 kernels, small images, float64", other_sizes)])
 
 
 # --- exercise 2: rgb_to_gray ----------------------------------------------------------------------------
@@ -112,7 +122,7 @@ def check_rgb_to_gray(fn):
     """uint8 H×W×3 RGB → uint8 H×W BT.601 luma, as cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)."""
     def pure_colours(fn):
         image = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255]]], dtype=np.uint8)
-        out = fn(image.copy())
+        out = call(fn, image)
         _expect_gray_array(out, (1, 3))
         got, expected = out[0].tolist(), [76, 150, 29]
         if got == expected:
@@ -131,9 +141,17 @@ def check_rgb_to_gray(fn):
         raise CheckFailed(f"you give {got}, expected {expected} (0.299·255, 0.587·255, "
                           "0.114·255, rounded)")
 
+    def greys(fn):
+        image = np.array([[[0, 0, 0], [255, 255, 255], [128, 128, 128], [7, 7, 7]]], dtype=np.uint8)
+        out = call(fn, image)
+        _expect_gray_array(out, (1, 4))
+        if out[0].tolist() != [0, 255, 128, 7]:
+            raise CheckFailed(f"black, white and greys keep their level (the weights sum to 1): expected "
+                              f"[0, 255, 128, 7], got {out[0].tolist()}")
+
     def random(fn):
         image = torch.randint(0, 256, (6, 7, 3), dtype=torch.uint8, generator=_generator(2)).numpy()
-        out = fn(image.copy())
+        out = call(fn, image)
         _expect_gray_array(out, (6, 7))
         expected = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         difference = np.abs(out.astype(int) - expected.astype(int))
@@ -143,14 +161,14 @@ def check_rgb_to_gray(fn):
                               f"cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) gives {expected[y, x]} — off by "
                               f"{difference.max()} (1 is allowed: OpenCV rounds in fixed point)")
 
-    return run_checks("rgb_to_gray", fn, [("pure red, green, blue", pure_colours),
+    return run_checks("rgb_to_gray", fn, [("pure red, green, blue", pure_colours), ("black, white, greys", greys),
                                           ("random image vs OpenCV", random)])
 
 
 # --- exercise 3: sobel_magnitude ------------------------------------------------------------------------
 
 def _expect_sobel(fn, image: torch.Tensor, what: str) -> None:
-    out = fn(image.clone())
+    out = call(fn, image)
     expect_shape(out, tuple(image.shape), what)
     gx, gy = _correlate(image, SOBEL_X), _correlate(image, SOBEL_X.T)
     expected = torch.sqrt(gx ** 2 + gy ** 2)
@@ -184,6 +202,8 @@ def check_sobel_magnitude(fn):
 
     def random(fn):
         _expect_sobel(fn, torch.rand(5, 8, generator=_generator(3)), "the magnitude for a random 5×8 image")
+        _expect_sobel(fn, torch.rand(6, 4, generator=_generator(6), dtype=torch.float64),
+                      "the magnitude for a random 6×4 float64 image")
 
     return run_checks("sobel_magnitude", fn, [("vertical step edge", vertical_edge),
                                               ("diagonal edge", diagonal_edge), ("random image", random)])
@@ -211,11 +231,43 @@ def _expect_equalized_array(out, shape: tuple) -> None:
                         "round the lookup table (np.rint) and convert it with .astype(np.uint8)")
 
 
+def _two_level_image() -> np.ndarray:
+    image = np.full((5, 6), 40, dtype=np.uint8)
+    image[:2] = 200
+    return image
+
+
+def _random_image() -> np.ndarray:
+    """Levels 1..255 and one pixel at 0: N − cdf_min = 107 is prime, so no level rounds from exactly .5."""
+    image = torch.randint(1, 256, (9, 12), dtype=torch.uint8, generator=_generator(7)).numpy()
+    image[4, 5] = 0
+    return image
+
+
+def _expect_equalized(fn, image: np.ndarray) -> None:
+    out = call(fn, image)
+    _expect_equalized_array(out, image.shape)
+    expected = cv2.equalizeHist(image)
+    differ = out != expected
+    if not differ.any():
+        return
+    low, high = float(image.min()), float(image.max())
+    stretched = np.rint((image - low) * 255 / (high - low)).astype(np.uint8)
+    if np.array_equal(out, stretched) and not np.array_equal(stretched, expected):
+        raise CheckFailed("you stretched the levels linearly (min → 0, max → 255); equalisation maps "
+                          "each level through the cumulative histogram: lut[i] = round((cdf[i] − "
+                          "cdf_min)·255/(N − cdf_min))")
+    y, x = np.argwhere(differ)[0]
+    raise CheckFailed(f"{int(differ.sum())} of {differ.size} pixels differ from cv2.equalizeHist; the "
+                      f"first at ({y}, {x}): input level {image[y, x]} should become {expected[y, x]}, "
+                      f"you have {out[y, x]}")
+
+
 def check_equalize_histogram(fn):
     """uint8 H×W → uint8 H×W global histogram equalisation, identical to cv2.equalizeHist."""
     def full_range(fn):
         image = _low_contrast_image()
-        out = fn(image.copy())
+        out = call(fn, image)
         _expect_equalized_array(out, image.shape)
         if (int(out.min()), int(out.max())) != (0, 255):
             raise CheckFailed(f"for an input with levels {image.min()}..{image.max()} your output spans "
@@ -223,27 +275,12 @@ def check_equalize_histogram(fn):
                               "— subtract cdf_min: (cdf[i] − cdf_min)·255/(N − cdf_min)")
 
     def exact(fn):
-        image = _low_contrast_image()
-        out = fn(image.copy())
-        _expect_equalized_array(out, image.shape)
-        expected = cv2.equalizeHist(image)
-        differ = out != expected
-        if not differ.any():
-            return
-        low, high = float(image.min()), float(image.max())
-        stretched = np.rint((image - low) * 255 / (high - low)).astype(np.uint8)
-        if np.array_equal(out, stretched):
-            raise CheckFailed("you stretched the levels linearly (min → 0, max → 255); equalisation maps "
-                              "each level through the cumulative histogram: lut[i] = round((cdf[i] − "
-                              "cdf_min)·255/(N − cdf_min))")
-        y, x = np.argwhere(differ)[0]
-        raise CheckFailed(f"{int(differ.sum())} of {differ.size} pixels differ from cv2.equalizeHist; the "
-                          f"first at ({y}, {x}): input level {image[y, x]} should become {expected[y, x]}, "
-                          f"you have {out[y, x]}")
+        for image in (_low_contrast_image(), _two_level_image(), _random_image()):
+            _expect_equalized(fn, image)
 
     def constant(fn):
         image = np.full((4, 5), 77, dtype=np.uint8)
-        out = fn(image.copy())
+        out = call(fn, image)
         _expect_equalized_array(out, image.shape)
         if not np.array_equal(out, image):
             raise CheckFailed(f"a constant image (all 77) should come back unchanged, as cv2.equalizeHist "
@@ -251,5 +288,5 @@ def check_equalize_histogram(fn):
                               f"{sorted(set(out.ravel().tolist()))[:5]}")
 
     return run_checks("equalize_histogram", fn, [("low contrast → full 0..255 range", full_range),
-                                                 ("low-contrast image vs cv2.equalizeHist", exact),
+                                                 ("low-contrast, two-level and random images vs cv2.equalizeHist", exact),
                                                  ("constant image", constant)])

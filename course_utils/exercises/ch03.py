@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torchvision import ops
 
-from ..checks import CheckFailed, expect_close, expect_shape, expect_type, run_checks
+from ..checks import CheckFailed, call, expect_close, expect_shape, expect_type, run_checks
 
 
 def _boxes(rows) -> torch.Tensor:
@@ -27,19 +27,21 @@ def check_box_iou(fn):
                  ("a box inside another", [0, 0, 10, 10], [2, 2, 7, 7], 25 / 100),
                  ("half-overlapping boxes", [0, 0, 10, 10], [5, 0, 15, 10], 50 / 150)]
         for what, a, b, expected in cases:
-            got = fn(_boxes(a), _boxes(b))
+            got = call(fn, _boxes(a), _boxes(b))
             expect_shape(got, (1, 1), "the IoU of one box with one box")
-            if abs(float(got[0, 0]) - expected) > 1e-5:
+            if not abs(float(got[0, 0]) - expected) <= 1e-5:  # NaN fails too
                 hint = " — clamp the intersection's width and height at 0" if expected == 0 else ""
                 hint = hint or (" — divide by the union, not by one box's area" if "inside" in what else "")
                 raise CheckFailed(f"your IoU of {what} {a} and {b} is {float(got[0, 0]):.4f}, expected {expected:.4f}{hint}")
 
     def against_torchvision(fn):
         generator = torch.Generator().manual_seed(0)
-        boxes_a, boxes_b = _random_boxes(7, generator), _random_boxes(5, generator)
-        got = fn(boxes_a, boxes_b)
-        expect_shape(got, (7, 5), "the IoU matrix of 7 boxes with 5 boxes")
-        expect_close(got, ops.box_iou(boxes_a, boxes_b), "the IoU matrix")
+        for n, m, dtype in ((7, 5, torch.float32), (1, 4, torch.float32), (3, 1, torch.float64), (6, 6, torch.float64)):
+            boxes_a, boxes_b = _random_boxes(n, generator).to(dtype), _random_boxes(m, generator).to(dtype)
+            got = call(fn, boxes_a, boxes_b)
+            expect_shape(got, (n, m), f"the IoU matrix of {n} boxes with {m} boxes")
+            expect_close(got, ops.box_iou(boxes_a.double(), boxes_b.double()), f"the IoU matrix of {n} {dtype} "
+                         f"boxes with {m} boxes")
 
     return run_checks("box_iou", fn, [("special cases", special_pairs), ("random boxes vs torchvision", against_torchvision)])
 
@@ -52,25 +54,33 @@ def _nms_cases():
     yield "tied scores", clustered, torch.ones(30), 0.5
     yield "IoU exactly at the threshold", _boxes([[0, 0, 10, 10], [0, 0, 20, 10]]), torch.tensor([0.9, 0.8]), 0.5
     yield "no boxes", torch.zeros(0, 4), torch.zeros(0), 0.5
+    yield "one box", _boxes([[1, 2, 3, 4]]), torch.tensor([0.3]), 0.5
+    yield "float64 boxes", _random_boxes(20, generator, size=20.0).double(), torch.rand(20, generator=generator).double(), 0.4
+    yield "threshold 0 (any overlap removes)", clustered, torch.rand(30, generator=generator), 0.0
+    yield "threshold 0.95 (almost nothing removed)", clustered, torch.rand(30, generator=generator), 0.95
 
 
 def check_nms(fn):
     """``fn(boxes, scores, iou_threshold) -> kept indices`` (int64, decreasing score), as torchvision.ops.nms."""
     def against_torchvision(fn):
         for what, boxes, scores, threshold in _nms_cases():
-            got = fn(boxes.clone(), scores.clone(), threshold)
+            got = call(fn, boxes, scores, threshold)
             expect_type(got, torch.Tensor, "the kept indices")
             expected = ops.nms(boxes, scores, threshold)
             if got.dtype != torch.int64:
                 raise CheckFailed(f"return the kept indices as an int64 tensor, got {got.dtype}")
             if torch.equal(got, expected):
                 continue
+            if set(got.tolist()) == set(expected.tolist()) and "tied" in what:
+                raise CheckFailed(f"{what}: you keep the right boxes but in another order — with equal scores, "
+                                  "the lower index comes first (a stable sort)")
             if set(got.tolist()) == set(expected.tolist()):
                 raise CheckFailed(f"{what}: you keep the right boxes but in the wrong order — return them by decreasing score")
             extra, missing = sorted(set(got.tolist()) - set(expected.tolist())), sorted(set(expected.tolist()) - set(got.tolist()))
             hint = (" — a box is removed only when its IoU is strictly greater than the threshold"
-                    if "threshold" in what else "")
-            hint = hint or (" — with equal scores, keep the lower index first (a stable sort)" if "tied" in what else "")
+                    if what == "IoU exactly at the threshold" and len(got) < len(expected) else "")
+            hint = hint or (" — with equal scores, keep the lower index first (a stable sort)"
+                                    if "tied" in what and len(got) == len(expected) else "")
             raise CheckFailed(f"{what} (IoU threshold {threshold}): you keep {len(got)} boxes, torchvision keeps "
                               f"{len(expected)}; extra {extra[:5]}, missing {missing[:5]}{hint}")
 
@@ -91,12 +101,16 @@ def check_average_precision(fn):
         cases = [("every detection correct, every object found", [0.9, 0.8, 0.7], [1, 1, 1], 3, 1.0),
                  ("no correct detection", [0.9, 0.8], [0, 0], 2, 0.0),
                  ("two of four objects found, ranked first", [0.9, 0.8], [1, 1], 4, 0.5),
-                 ("a false positive ranked first", [0.9, 0.8], [0, 1], 1, 0.5)]
+                 ("a false positive ranked first", [0.9, 0.8], [0, 1], 1, 0.5),
+                 ("one detection, correct, of two objects", [0.4], [1], 2, 0.5),
+                 ("scores given in increasing order", [0.1, 0.5, 0.9], [0, 0, 1], 1, 1.0),
+                 ("a hit after two misses", [0.9, 0.8, 0.7], [0, 0, 1], 1, 1 / 3)]
         for what, scores, flags, n_true, expected in cases:
-            got = fn(torch.tensor(scores), torch.tensor(flags, dtype=torch.bool), n_true)
+            got = call(fn, torch.tensor(scores), torch.tensor(flags, dtype=torch.bool), n_true)
             expect_type(got, float, "AP")
-            if abs(got - expected) > 1e-6:
-                hint = " — recall is divided by the number of ground-truth objects, found or not" if "four" in what else ""
+            if not abs(got - expected) <= 1e-6:  # NaN fails too
+                hint = " — recall is divided by the number of ground-truth objects, found or not" if (
+                    "four" in what and abs(got - 1.0) < 1e-6) else ""
                 raise CheckFailed(f"{what}: your AP is {got:.4f}, expected {expected:.4f}{hint}")
 
     def envelope_and_sorting(fn):
@@ -108,8 +122,11 @@ def check_average_precision(fn):
             if n_true == 0:
                 continue
             expected = _reference_average_precision(scores, flags, n_true)
-            got = fn(scores.clone(), flags.clone(), n_true)
-            if abs(got - expected) > 1e-6:
+            if n % 3 == 0:
+                scores = scores.double()
+            got = call(fn, scores, flags, n_true)
+            expect_type(got, float, "AP")
+            if not abs(got - expected) <= 1e-6:  # NaN fails too
                 raise CheckFailed(f"for {n} detections in random score order your AP is {got:.4f}, expected "
                                   f"{expected:.4f} — sort by decreasing score first, and use the precision envelope "
                                   "(the best precision at this or any higher recall)")

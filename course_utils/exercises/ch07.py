@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import math
-import numbers
 
 import torch
 import torch.nn.functional as F
 
-from ..checks import CheckFailed, expect_close, expect_shape, expect_type, run_checks
+from ..checks import (
+    CheckFailed,
+    as_double,
+    call,
+    close,
+    expect_close,
+    expect_shape,
+    expect_type,
+    is_real,
+    run_checks,
+)
 
 
 def _pairs(batch_size: int, dim: int, seed: int):
@@ -27,16 +36,19 @@ def check_sigmoid_loss(fn):
         for batch_size, dim, scale, bias in ((6, 16, 10.0, -10.0), (32, 64, 100.0, -5.0), (3, 8, 1.0, 0.5)):
             images, texts = _pairs(batch_size, dim, seed=batch_size)
             scale, bias = torch.tensor(scale), torch.tensor(bias)
-            got = fn(images.clone(), texts.clone(), scale.clone(), bias.clone())
+            if batch_size == 3:
+                images, texts, scale, bias = images.double(), texts.double(), scale.double(), bias.double()
+            got = call(fn, images, texts, scale, bias)
             expect_type(got, torch.Tensor, "the loss")
             if got.numel() != 1:
                 raise CheckFailed(f"return one number, got a tensor of shape {tuple(got.shape)}")
-            got = got.reshape(())
-            expected = SigLipLoss()(images, texts, scale, bias)
+            got = as_double(got.reshape(()))
+            expected = SigLipLoss()(images, texts, scale, bias).double()
+            images, texts, scale, bias = images.double(), texts.double(), scale.double(), bias.double()
             if torch.isclose(got, expected, rtol=1e-5, atol=1e-5):
                 continue
             logits = scale * images @ texts.T + bias
-            labels = 2 * torch.eye(batch_size) - 1
+            labels = 2 * torch.eye(batch_size, dtype=torch.float64) - 1
             per_pair = -F.logsigmoid(labels * logits)
             if torch.isclose(got, per_pair.mean(), rtol=1e-5, atol=1e-5):
                 raise CheckFailed("divided by N² (a mean over all cells); SigLIP sums the cells and divides by N")
@@ -50,10 +62,19 @@ def check_sigmoid_loss(fn):
 
     def gradient_flows(fn):
         images, texts = _pairs(8, 16, seed=1)
-        images.requires_grad_()
-        fn(images, texts, torch.tensor(10.0), torch.tensor(-10.0)).backward()
-        if images.grad is None or images.grad.abs().sum() == 0:
-            raise CheckFailed("no gradient reaches the image features (avoid .item(), numpy or torch.no_grad)")
+        inputs = [images, texts, torch.tensor(10.0), torch.tensor(-10.0)]
+        mine = [x.clone().requires_grad_() for x in inputs]
+        reference = [x.clone().requires_grad_() for x in inputs]
+        loss = fn(*mine)
+        if not isinstance(loss, torch.Tensor) or not loss.requires_grad:
+            raise CheckFailed("the loss has no autograd graph: no gradient reaches the features (avoid .item(), "
+                              "NumPy or torch.no_grad)")
+        loss.sum().backward()
+        SigLipLoss()(*reference).backward()
+        for name, got, expected in zip(("image features", "text features", "logit_scale", "logit_bias"), mine, reference):
+            if got.grad is None:
+                raise CheckFailed(f"no gradient reaches {name}: the temperature and bias are learned too")
+            expect_close(got.grad, expected.grad, f"the gradient w.r.t. {name}", atol=1e-5)
 
     return run_checks("sigmoid (SigLIP) loss", fn, [("compared with open_clip's SigLipLoss", against_open_clip),
                                                     ("gradients", gradient_flows)])
@@ -65,27 +86,38 @@ def check_class_embeddings(fn):
         generator = torch.Generator().manual_seed(0)
         # prompts of very different lengths, so every shortcut changes the answer
         prompts = torch.randn(5, 4, 8, generator=generator) * torch.linspace(0.2, 5, 4)[None, :, None]
-        got = fn(prompts.clone())
+        got = call(fn, prompts)
         expect_type(got, torch.Tensor, "the class embeddings")
         expect_shape(got, (5, 8), "the class embeddings (one per class)")
         expected = F.normalize(F.normalize(prompts, dim=-1).mean(1), dim=-1)
-        if torch.allclose(got, expected, atol=1e-5):
+        if close(got, expected, atol=1e-5):
             return
-        if torch.allclose(got, F.normalize(prompts, dim=-1).mean(1), atol=1e-5):
+        if close(got, F.normalize(prompts, dim=-1).mean(1), atol=1e-5):
             raise CheckFailed("the average of unit vectors is shorter than 1: normalise the mean again")
-        if torch.allclose(got, F.normalize(prompts.mean(1), dim=-1), atol=1e-5):
+        if close(got, F.normalize(prompts.mean(1), dim=-1), atol=1e-5):
             raise CheckFailed("normalise each prompt embedding *before* averaging, or long prompts dominate")
-        if not torch.allclose(got.norm(dim=-1), torch.ones(5), atol=1e-4):
+        if not close(as_double(got).norm(dim=-1), torch.ones(5), atol=1e-4):
             raise CheckFailed(f"the class embeddings should have length 1, got lengths {got.norm(dim=-1).tolist()}")
-        raise CheckFailed(f"differs from the reference by up to {(got - expected).abs().max():.4f} "
+        raise CheckFailed(f"differs from the reference by up to {(as_double(got) - expected.double()).abs().max():.4f} "
                           "(average over the prompts, dim=1)")
 
     def one_prompt(fn):
         prompts = torch.tensor([[[3.0, 4.0]], [[0.0, -2.0]]])
-        expect_close(fn(prompts.clone()), torch.tensor([[0.6, 0.8], [0.0, -1.0]]), "one prompt per class")
+        expect_close(call(fn, prompts), torch.tensor([[0.6, 0.8], [0.0, -1.0]]), "one prompt per class")
+
+    def other_sizes(fn):
+        generator = torch.Generator().manual_seed(1)
+        for shape, dtype in (((3, 7, 5), torch.float64), ((1, 2, 16), torch.float32), ((4, 3, 2), torch.float64)):
+            prompts = torch.randn(shape, generator=generator, dtype=dtype) * torch.rand(shape[:2] + (1,),
+                                                                                         generator=generator, dtype=dtype) * 4
+            normalised = prompts / prompts.norm(dim=-1, keepdim=True)
+            mean = normalised.mean(dim=1)
+            expect_close(call(fn, prompts), mean / mean.norm(dim=-1, keepdim=True),
+                         f"the class embeddings of {shape[0]} classes × {shape[1]} prompts × {shape[2]} ({dtype})")
 
     return run_checks("zero-shot class embeddings", fn, [("five classes, four prompts", against_reference),
-                                                         ("one prompt per class", one_prompt)])
+                                                         ("one prompt per class", one_prompt),
+                                                         ("other sizes and float64", other_sizes)])
 
 
 def check_median_rank(fn):
@@ -98,10 +130,10 @@ def check_median_rank(fn):
     relevant = torch.tensor([0, 1, 3, 2, 3])
 
     def small_table(fn):
-        got = fn(similarity.clone(), relevant.clone())
+        got = call(fn, similarity, relevant)
         if isinstance(got, torch.Tensor):
             raise CheckFailed("return a Python number (use .item())")
-        if not isinstance(got, numbers.Real):
+        if not is_real(got):
             raise CheckFailed(f"return a number, got {type(got).__name__}")
         if math.isclose(got, 1.0):
             raise CheckFailed("median rank 1 here is 0-based: rank 1 must mean 'found first', so add 1")
@@ -113,8 +145,23 @@ def check_median_rank(fn):
     def gallery_axis(fn):
         generator = torch.Generator().manual_seed(0)
         wide = torch.randn(3, 10, generator=generator)
-        got = fn(wide, wide.argmax(dim=1))
+        got = call(fn, wide, wide.argmax(dim=1))
         if not math.isclose(got, 1.0):
             raise CheckFailed("rank the gallery items of each query (dim=1), not the queries of each item")
 
-    return run_checks("median rank", fn, [("a 5 × 4 similarity table", small_table), ("3 queries, 10 items", gallery_axis)])
+    def random(fn):
+        generator = torch.Generator().manual_seed(1)
+        for queries, items, dtype in ((7, 12, torch.float32), (1, 5, torch.float64), (9, 3, torch.float64),
+                                      (5, 30, torch.float32)):
+            table = torch.randn(queries, items, generator=generator, dtype=dtype)
+            relevant = torch.randint(0, items, (queries,), generator=generator)
+            ranks = sorted(1 + sum(v > row[r] for v in row) for row, r in zip(table.tolist(), relevant.tolist()))
+            got = call(fn, table, relevant)
+            if not is_real(got):
+                raise CheckFailed(f"return a number, got {type(got).__name__}")
+            if not math.isclose(got, ranks[len(ranks) // 2]):
+                raise CheckFailed(f"for {queries} random queries over {items} items ({dtype}) the ranks are {ranks}, "
+                                  f"median {ranks[len(ranks) // 2]}; you return {got}")
+
+    return run_checks("median rank", fn, [("a 5 × 4 similarity table", small_table), ("3 queries, 10 items", gallery_axis),
+                                           ("random tables (an odd number of queries)", random)])

@@ -1,0 +1,132 @@
+"""Mutation testing of the exercise checkers with mutmut: every mutant of solutions/ must be rejected.
+
+    python mutation/run.py            # full run (663 mutants: ≈ 50 min on 2 shared CPU cores), then the verdict
+    python mutation/run.py --record   # ... and rewrite mutation/mutants.json, the sample tests/test_mutants.py replays
+
+mutmut works on a copy of the project: this script lays one out in a scratch folder (solutions/, the
+test module mutation/test_checkers.py as tests/, a setup.cfg with mutmut's settings), so the repository
+keeps no mutmut config or mutants/ folder. ``course_utils`` (the checkers) is imported from the
+installed package, unmutated. Afterwards every surviving mutant must be listed in
+mutation/equivalent.toml with a one-line reason; the script exits 1 when one is not (or a listed one was
+killed, so the list stays exact).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import tomllib
+
+ROOT = Path(__file__).resolve().parent.parent
+SLOW_FUNCTIONS = {"export_dynamic"}
+HERE = ROOT / "mutation"
+SETUP_CFG = """[mutmut]
+source_paths = solutions/
+pytest_add_cli_args = -p no:cacheprovider -p no:randomly -q -o addopts= -W ignore
+pytest_add_cli_args_test_selection = tests/
+timeout_multiplier = 10.0
+timeout_constant = 20.0
+use_git_change_detection = false
+process_isolation = forkserver
+"""
+
+
+def lay_out(workdir: Path) -> None:
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    (workdir / "tests").mkdir(parents=True)
+    shutil.copytree(ROOT / "solutions", workdir / "solutions", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(HERE / "test_checkers.py", workdir / "tests" / "test_checkers.py")
+    (workdir / "setup.cfg").write_text(SETUP_CFG)
+
+
+def results(workdir: Path) -> dict[str, str]:
+    """mutant name → status, from ``mutmut results --all true``."""
+    out = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=workdir,
+                         capture_output=True, text=True, check=True).stdout
+    statuses = {}
+    for line in out.splitlines():
+        match = re.match(r"\s*(solutions\.\S+__mutmut_\d+): (.+)$", line)
+        if match:
+            statuses[match.group(1)] = match.group(2).strip()
+    return statuses
+
+
+def mutant_sources(workdir: Path) -> dict[str, tuple[str, str, str]]:
+    """mutant name → (module, function, the mutated function's source with the original name)."""
+    sources = {}
+    for path in sorted((workdir / "mutants" / "solutions").glob("ch*.py")):
+        module = f"solutions.{path.stem}"
+        tree = ast.parse(path.read_text())
+        for node in tree.body:
+            match = isinstance(node, ast.FunctionDef) and re.match(r"x_(\w+?)__mutmut_(\d+)$", node.name)
+            if match:
+                function = match.group(1)
+                node.name = function
+                sources[f"{module}.x_{function}__mutmut_{match.group(2)}"] = (module, function, ast.unparse(node))
+    return sources
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "cv-course-mutation")
+    parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--record", action="store_true", help="rewrite mutation/mutants.json (the replay sample)")
+    parser.add_argument("--sample", type=int, default=60, help="mutants per replay sample")
+    parser.add_argument("--reuse", action="store_true", help="only read the results of a finished run")
+    args = parser.parse_args()
+
+    started = time.time()
+    if not args.reuse:
+        lay_out(args.workdir)
+        # One thread per process: torch's OpenMP pool does not survive fork() (the children hang).
+        env = dict(os.environ, COURSE_FAST="1", MPLBACKEND="Agg", HF_HUB_OFFLINE="1", PYTHONDONTWRITEBYTECODE="1",
+                   OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)],
+                       cwd=args.workdir, env=env, check=False)
+    statuses = results(args.workdir)
+    equivalent = tomllib.loads((HERE / "equivalent.toml").read_text()).get("mutant", {})
+    survivors = sorted(name for name, status in statuses.items() if status != "killed")
+    unlisted = [name for name in survivors if name not in equivalent]
+    stale = sorted(name for name in equivalent if statuses.get(name) == "killed")
+    counts: dict[str, int] = {}
+    for status in statuses.values():
+        counts[status] = counts.get(status, 0) + 1
+    print(f"\n{len(statuses)} mutants: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+          + f"; {len(survivors) - len(unlisted)} of the survivors are listed as equivalent"
+          + f" ({time.time() - started:.0f} s)")
+    for name in unlisted:
+        print(f"NOT REJECTED and not listed as equivalent: {name} ({statuses[name]})")
+        subprocess.run([sys.executable, "-m", "mutmut", "show", name], cwd=args.workdir, check=False)
+    for name in stale:
+        print(f"listed as equivalent but killed (remove it from equivalent.toml): {name}")
+
+    if args.record:
+        sources = mutant_sources(args.workdir)
+        # ONNX export takes seconds per run: its mutants stay out of the quick replay sample.
+        killed = sorted(name for name, status in statuses.items() if status == "killed" and name in sources
+                        and sources[name][1] not in SLOW_FUNCTIONS)
+        modules = sorted({sources[name][0] for name in killed})
+        generator, sample = random.Random(0), []
+        for module in modules:  # the same share of every chapter
+            of_module = [name for name in killed if sources[name][0] == module]
+            sample += generator.sample(of_module, min(len(of_module), -(-args.sample // len(modules))))
+        sample.sort()
+        records = [dict(zip(("name", "module", "function", "source"), (name, *sources[name]))) for name in sample]
+        (HERE / "mutants.json").write_text(json.dumps(records, indent=1, ensure_ascii=False) + "\n")
+        print(f"recorded {len(records)} killed mutants in mutation/mutants.json")
+    return 1 if unlisted or stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
