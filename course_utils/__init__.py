@@ -3,7 +3,7 @@
 One module per concern:
   config   – run mode (``COURSE_FAST``), device, seeding, paths, the setup cell's report
   assets   – the download registry, cache, offline mirror and ``python -m course_utils.assets``
-  data     – MNIST / Fashion-MNIST through the asset layer, subsets and loaders
+  data     – MNIST / Fashion-MNIST through the asset layer, subsets and loaders; real photos from packages
   shapes   – a deterministic generated "shapes" dataset (boxes, masks, captions, YOLO export)
   train    – the training/evaluation loop and ``train_or_load`` checkpoints
   viz      – image grids, training curves, boxes, masks, confusion matrices
@@ -13,6 +13,8 @@ One module per concern:
   models   – chapter 02's SmallCNN and conv_bn_relu, reused by later chapters
   yolo     – Ultralytics helpers (quiet logging, training arguments, history) for chapters 03–04
   vit      – the from-scratch Vision Transformer (timm-compatible weights), for chapters 06–07
+  mtcnn    – the MTCNN face detector (P/R/O-Net and the cascade, facenet-pytorch weights), chapter 03
+  app      – chapter 08's Gradio app (Fashion-MNIST CNN, ImageNet MobileNetV2, YOLOv8n, benchmark)
 """
 
 from .config import checkpoints_dir, data_dir, get_device, is_fast, mode, pick, repo_root, seed_everything
