@@ -123,7 +123,7 @@ def bundled_photos(names=BUNDLED_PHOTOS) -> dict:
         if name in ("bus", "zidane"):
             from ultralytics.utils import ASSETS
 
-            photos[name] = np.asarray(Image.open(ASSETS / f"{name}.jpg").convert("RGB"))
+            photos[name] = np.array(Image.open(ASSETS / f"{name}.jpg").convert("RGB"))  # writable
         elif name in BUNDLED_PHOTOS:
             import skimage.data
 

@@ -24,6 +24,7 @@ they agree in accuracy rather than bit for bit.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import time
@@ -118,6 +119,11 @@ def train(steps: int, global_batch: int, lr: float, frozen_norm: bool, seed: int
                 predictions = network(test_images[:evaluate_on].to(device)).argmax(1).cpu()
             result["test_accuracy"] = (predictions == test_labels[:evaluate_on]).float().mean().item()
     if world > 1:
+        # The DDP wrapper holds the process group. Free it while the group is still up: destroyed later (when
+        # train() returns), gloo's destructor waits for its worker threads while holding the GIL, and a worker
+        # that needs the GIL to free the last all-reduced tensor then never finishes, so the process hangs.
+        del model
+        gc.collect()
         dist.destroy_process_group()
     return result if rank == 0 else {}
 

@@ -58,6 +58,8 @@ def record_results(chapter: str, metrics: dict[str, float], headline: str, extra
         "mode": config.mode(),
         "device": config.device_description(),
         "seconds": round(config.chapter_seconds(chapter), 1),
+        # COURSE_USE_CHECKPOINTS=1 in full mode: the committed checkpoints were loaded instead of training
+        "checkpoints_loaded": config.mode() == "full" and config.use_checkpoints(),
         "headline": headline,
         "metrics": {k: float(v) for k, v in metrics.items()},
         "versions": config.package_versions(("torch", "torchvision", *extra_packages)),
@@ -109,8 +111,9 @@ def readme_table(results: dict[str, dict] | None = None) -> str:
             continue
         name = record["headline"]
         minutes, seconds = divmod(round(record["seconds"]), 60)
+        loaded = " (checkpoints loaded, not trained)" if record.get("checkpoints_loaded") else ""
         lines.append(f"| {chapter} | {title} | [{notebook}](notebooks/{notebook}) | "
-                     f"{name} = {record['metrics'][name]:.4g} | {minutes} min {seconds:02d} s | "
+                     f"{name} = {record['metrics'][name]:.4g} | {minutes} min {seconds:02d} s{loaded} | "
                      f"{record['device'].split(' (')[0]} |")
     return "\n".join(lines)
 

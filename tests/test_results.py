@@ -71,3 +71,16 @@ def test_format_record_lists_metrics(isolated_repo, capsys):
     record = results.record_results("00", {"acc": 0.5}, headline="acc")
     assert "| acc | 0.5 |" in results.format_record(record)
     results.show_record(record)
+
+
+def test_a_run_that_loaded_checkpoints_says_so_in_the_record_and_the_table(isolated_repo, monkeypatch):
+    _readme(isolated_repo)
+    monkeypatch.delenv("COURSE_FAST", raising=False)
+    monkeypatch.setenv("COURSE_USE_CHECKPOINTS", "1")
+    config.setup("00")
+    record = results.record_results("00", {"test_accuracy": 0.98}, headline="test_accuracy")
+    assert record["mode"] == "full" and record["checkpoints_loaded"] is True
+    assert "(checkpoints loaded, not trained)" in results.readme_table()
+    monkeypatch.delenv("COURSE_USE_CHECKPOINTS")
+    record = results.record_results("00", {"test_accuracy": 0.98}, headline="test_accuracy")
+    assert record["checkpoints_loaded"] is False and "checkpoints loaded" not in results.readme_table()
