@@ -29,6 +29,15 @@ CLASSIFIER_CHECKPOINT = "ch02_fashion_cnn"
 DETECTOR_CHECKPOINT = "ch03_yolov8n_shapes"
 
 
+def top_k_labels(session, batch: np.ndarray, labels, top_k: int) -> dict[str, float]:
+    """The ``top_k`` classes of a one-image ``batch`` run through an ONNX Runtime ``session``, with softmax probabilities."""
+    logits = session.run(None, {session.get_inputs()[0].name: batch})[0][0]
+    probabilities = np.exp(logits - logits.max())
+    probabilities /= probabilities.sum()
+    best = np.argsort(probabilities)[::-1][:top_k]
+    return {labels[i]: float(probabilities[i]) for i in best}
+
+
 class Classifier:
     """Chapter 02's Fashion-MNIST CNN behind ONNX Runtime: ``predict(image) -> {label: probability}``."""
 
@@ -53,11 +62,7 @@ class Classifier:
     def predict(self, image, top_k: int = 3) -> dict[str, float]:
         if image is None:
             return {}
-        logits = self.session.run(None, {self.session.get_inputs()[0].name: self.preprocess(image)})[0][0]
-        probabilities = np.exp(logits - logits.max())
-        probabilities /= probabilities.sum()
-        best = np.argsort(probabilities)[::-1][:top_k]
-        return {self.labels[i]: float(probabilities[i]) for i in best}
+        return top_k_labels(self.session, self.preprocess(image), self.labels, top_k)
 
 
 class ImageNetClassifier:
@@ -85,11 +90,7 @@ class ImageNetClassifier:
     def predict(self, image, top_k: int = 5) -> dict[str, float]:
         if image is None:
             return {}
-        logits = self.session.run(None, {self.session.get_inputs()[0].name: self.preprocess(image)})[0][0]
-        probabilities = np.exp(logits - logits.max())
-        probabilities /= probabilities.sum()
-        best = np.argsort(probabilities)[::-1][:top_k]
-        return {self.labels[i]: float(probabilities[i]) for i in best}
+        return top_k_labels(self.session, self.preprocess(image), self.labels, top_k)
 
 
 class Detector:
