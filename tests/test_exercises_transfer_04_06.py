@@ -1,4 +1,4 @@
-"""Transfer exercises of chapters 05–09 (issue 19, point 3): ideas the notebooks did not show.
+"""Transfer exercises of chapters 04–06 (issue 19, point 3): ideas the notebooks did not show.
 
 Each entry of ``TRANSFER_CASES``: the checker, its reference solution, right answers written in other styles
 (loops vs vectorised, NumPy vs torch, float64), and at least three plausible wrong answers it must reject.
