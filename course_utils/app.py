@@ -226,6 +226,21 @@ def build_app(classifier: Classifier, detector: Detector | None = None, examples
     return app
 
 
+def connect(url: str):
+    """A ``gradio_client.Client`` for the app at ``url``, quiet and sending no usage analytics.
+
+    The ``analytics_enabled`` switch exists from gradio_client 1.9 on; older clients send no analytics.
+    """
+    import inspect
+
+    from gradio_client import Client
+
+    options = {"verbose": False}
+    if "analytics_enabled" in inspect.signature(Client).parameters:
+        options["analytics_enabled"] = False
+    return Client(url, **options)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Serve the course's models with Gradio.")
     parser.add_argument("--host", default="127.0.0.1")

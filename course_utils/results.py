@@ -14,6 +14,8 @@ import datetime as _dt
 import json
 import math
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from . import config
@@ -68,6 +70,46 @@ def record_results(chapter: str, metrics: dict[str, float], headline: str, extra
     path = results_path(chapter, record["mode"])
     path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return record
+
+
+def experiment_path(chapter: str, name: str) -> Path:
+    """Where a full run keeps the outcome of one of ``chapter``'s experiments (committed, like the results)."""
+    if chapter not in CHAPTERS:
+        raise ValueError(f"chapter must be one of {sorted(CHAPTERS)}, got {chapter!r}")
+    if not name or not name.replace("_", "").isalnum():
+        raise ValueError(f"name must be letters, digits and underscores, got {name!r}")
+    return config.results_dir() / "experiments" / f"{chapter}_{name}.json"
+
+
+def experiment(chapter: str, name: str, run: Callable[[], object]):
+    """Run an experiment (seeds × variants, training included) — or, in presenter mode, replay its last full run.
+
+    * full mode: calls ``run()``, saves its outcome (JSON: lists, dicts, numbers, strings) with the time it
+      took to :func:`experiment_path`, and returns it;
+    * presenter mode (full mode with ``COURSE_USE_CHECKPOINTS=1``): returns the saved outcome of the last
+      full run without running anything, and says so — a live class sees the measured table in seconds;
+      without a saved outcome it runs as in full mode;
+    * fast mode: calls ``run()`` (its tiny sizes exercise the code) and saves nothing.
+    """
+    path = experiment_path(chapter, name)
+    if config.mode() == "full" and config.use_checkpoints() and path.exists():
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        print(f"replayed experiment {name!r} from the full run of {saved['recorded'][:10]} "
+              f"({saved['seconds'] / 60:.1f} min there; unset COURSE_USE_CHECKPOINTS to re-run it)")
+        return saved["outcome"]
+    started = time.perf_counter()
+    outcome = run()
+    if config.mode() == "full":
+        record = {"chapter": chapter, "experiment": name, "seconds": round(time.perf_counter() - started, 1),
+                  "device": config.device_description(),
+                  "recorded": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "outcome": outcome}
+        text = json.dumps(record, indent=1, allow_nan=False) + "\n"  # fails on what JSON cannot hold
+        if json.loads(text)["outcome"] != outcome:
+            raise TypeError(f"experiment {name!r}: run() must return JSON data (lists, dicts with string keys, "
+                            "numbers, strings) so that a presenter can replay it")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return outcome
 
 
 def load_results(mode: str = "full") -> dict[str, dict]:

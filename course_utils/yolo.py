@@ -103,7 +103,10 @@ def train_into(model: nn.Module, cfg: str, **train_kwargs: Any) -> dict[str, lis
     bar = tqdm(total=train_kwargs.get("epochs", 100), desc=f"training {Path(cfg).stem}", unit="epoch")
 
     def show_epoch(run):  # one bar step per epoch, with the mean training losses
-        bar.set_postfix({name: f"{float(value):.3f}" for name, value in (run.tloss or {}).items()})
+        losses = run.tloss
+        if losses is not None and not isinstance(losses, dict):  # a tensor before Ultralytics 8.3.2x
+            losses = run.label_loss_items(losses, prefix="train")
+        bar.set_postfix({name: f"{float(value):.3f}" for name, value in (losses or {}).items()})
         bar.update(1)
 
     trainer.add_callback("on_train_epoch_end", show_epoch)

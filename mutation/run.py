@@ -1,6 +1,7 @@
 """Mutation testing of the exercise checkers with mutmut: every mutant of solutions/ must be rejected.
 
     python mutation/run.py            # full run (663 mutants: ≈ 50 min on 2 shared CPU cores), then the verdict
+    python mutation/run.py --in-memory  # the same mutants, each replayed in memory against its checker (minutes)
     python mutation/run.py --record   # ... and rewrite mutation/mutants.json, the sample tests/test_mutants.py replays
 
 mutmut works on a copy of the project: this script lays one out in a scratch folder (solutions/, the
@@ -25,7 +26,10 @@ import sys
 import time
 from pathlib import Path
 
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, from PyPI (a course dependency there)
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 SLOW_FUNCTIONS = {"export_dynamic"}
@@ -77,6 +81,67 @@ def mutant_sources(workdir: Path) -> dict[str, tuple[str, str, str]]:
     return sources
 
 
+GENERATE = """
+from pathlib import Path
+from mutmut.__main__ import create_mutants_for_file
+for path in sorted(Path("solutions").glob("ch*.py")):
+    out = Path("mutants") / path
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result = create_mutants_for_file(path, out)
+    if result.error:
+        raise result.error
+"""
+
+
+def _replay(item: tuple[str, tuple[str, str, str], int]) -> tuple[str, str]:
+    """One mutant, applied in memory (as tests/test_mutants.py does): "killed", "survived" or "timeout"."""
+    import contextlib
+    import importlib
+    import io
+    import signal
+
+    import test_mutants  # tests/: the replay the quick sample uses
+
+    name, (module, function, source), timeout = item
+    record = {"name": name, "module": module, "function": function, "source": source}
+
+    def give_up(*_):
+        raise TimeoutError
+
+    signal.signal(signal.SIGALRM, give_up)
+    signal.alarm(timeout)
+    try:
+        mutated = test_mutants._module_with(record)
+        checkers = importlib.import_module(f"course_utils.exercises.{module.rsplit('.', 1)[1]}")
+        statuses = []
+        with contextlib.redirect_stdout(io.StringIO()):
+            for checker in test_mutants._checkers_for(record):
+                target = function if checker == f"check_{function}" else checker[len("check_"):]
+                statuses.append(getattr(checkers, checker)(getattr(mutated, target)).status)
+        return name, "survived" if statuses and all(s == "passed" for s in statuses) else "killed"
+    except TimeoutError:
+        return name, "timeout"
+    except Exception:  # noqa: BLE001 - a mutant that breaks the module is rejected
+        return name, "killed"
+    finally:
+        signal.alarm(0)
+
+
+def run_in_memory(workdir: Path, processes: int, timeout: int = 120) -> dict[str, str]:
+    """Generate mutmut's mutants of solutions/ and replay each in memory: mutant name → status."""
+    import multiprocessing
+
+    subprocess.run([sys.executable, "-c", GENERATE], cwd=workdir, check=True)
+    sources = mutant_sources(workdir)
+    sys.path.insert(0, str(ROOT / "tests"))
+    os.environ.update(COURSE_FAST="1", MPLBACKEND="Agg", HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1",
+                      MKL_NUM_THREADS="1")
+    items = [(name, sources[name], timeout) for name in sorted(sources)]
+    # fork before torch is imported here; a fresh worker every 25 mutants keeps memory flat
+    with multiprocessing.get_context("fork").Pool(processes, maxtasksperchild=25) as pool:
+        return dict(pool.imap_unordered(_replay, items, chunksize=4))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "cv-course-mutation")
@@ -84,17 +149,23 @@ def main() -> int:
     parser.add_argument("--record", action="store_true", help="rewrite mutation/mutants.json (the replay sample)")
     parser.add_argument("--sample", type=int, default=60, help="mutants per replay sample")
     parser.add_argument("--reuse", action="store_true", help="only read the results of a finished run")
+    parser.add_argument("--in-memory", action="store_true",
+                        help="replay every mutant in memory against its checker instead of mutmut's test runs")
     args = parser.parse_args()
 
     started = time.time()
-    if not args.reuse:
+    if args.in_memory:
+        lay_out(args.workdir)
+        statuses = run_in_memory(args.workdir, args.max_children)
+    elif not args.reuse:
         lay_out(args.workdir)
         # One thread per process: torch's OpenMP pool does not survive fork() (the children hang).
         env = dict(os.environ, COURSE_FAST="1", MPLBACKEND="Agg", HF_HUB_OFFLINE="1", PYTHONDONTWRITEBYTECODE="1",
                    OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
         subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)],
                        cwd=args.workdir, env=env, check=False)
-    statuses = results(args.workdir)
+    if not args.in_memory:
+        statuses = results(args.workdir)
     equivalent = tomllib.loads((HERE / "equivalent.toml").read_text()).get("mutant", {})
     survivors = sorted(name for name, status in statuses.items() if status != "killed")
     unlisted = [name for name in survivors if name not in equivalent]
@@ -107,7 +178,10 @@ def main() -> int:
           + f" ({time.time() - started:.0f} s)")
     for name in unlisted:
         print(f"NOT REJECTED and not listed as equivalent: {name} ({statuses[name]})")
-        subprocess.run([sys.executable, "-m", "mutmut", "show", name], cwd=args.workdir, check=False)
+        if args.in_memory:
+            print(mutant_sources(args.workdir)[name][2])
+        else:
+            subprocess.run([sys.executable, "-m", "mutmut", "show", name], cwd=args.workdir, check=False)
     for name in stale:
         print(f"listed as equivalent but killed (remove it from equivalent.toml): {name}")
 

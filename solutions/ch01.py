@@ -4,13 +4,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-# ITU-R BT.601 luma weights for R, G, B: the eye is most sensitive to green, least to blue.
-BT601 = np.array([0.299, 0.587, 0.114])
-
-SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0],
-                        [-2.0, 0.0, 2.0],
-                        [-1.0, 0.0, 1.0]])
-
 
 def conv2d(image: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     """H×W float image, k×k kernel (k odd) → H×W: cross-correlation with zero padding, like F.conv2d.
@@ -27,21 +20,6 @@ def conv2d(image: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
         for j in range(k):
             out += kernel[i, j] * padded[i:i + height, j:j + width]
     return out
-
-
-def rgb_to_gray(image: np.ndarray) -> np.ndarray:
-    """uint8 H×W×3 RGB → uint8 H×W luma Y = 0.299 R + 0.587 G + 0.114 B, rounded to the nearest level."""
-    luma = image.astype(np.float64) @ BT601
-    # np.rint rounds; .astype alone would truncate (pure green: 149.685 → 149 instead of 150).
-    return np.rint(luma).astype(np.uint8)
-
-
-def sobel_magnitude(image: torch.Tensor) -> torch.Tensor:
-    """H×W float image → H×W gradient magnitude sqrt(gx² + gy²) from the 3×3 Sobel kernels."""
-    kernel_x = SOBEL_X.to(image.dtype)
-    gx = conv2d(image, kernel_x)  # responds to vertical edges (change along x)
-    gy = conv2d(image, kernel_x.T)  # responds to horizontal edges (change along y)
-    return torch.sqrt(gx ** 2 + gy ** 2)
 
 
 def equalize_histogram(image: np.ndarray) -> np.ndarray:
@@ -62,3 +40,22 @@ def equalize_histogram(image: np.ndarray) -> np.ndarray:
     scale = np.float32(255) / np.float32(total - cdf_min)
     lut = np.rint((cdf - cdf_min).astype(np.float32) * scale)
     return np.clip(lut, 0, 255).astype(np.uint8)[image]
+
+
+def otsu_threshold(image: np.ndarray) -> int:
+    """uint8 H×W with at least two grey levels → Otsu's threshold t (levels ≤ t dark, > t bright).
+
+    t maximises the between-class variance w_dark·w_bright·(μ_dark − μ_bright)², computed from the
+    histogram for every candidate t at once; ties go to the smallest t, as ``cv2.threshold`` with
+    ``THRESH_OTSU`` returns.
+    """
+    histogram = np.bincount(image.ravel(), minlength=256).astype(np.float64)
+    levels = np.arange(len(histogram))
+    count_dark = np.cumsum(histogram)  # pixels at or below each candidate t
+    count_bright = image.size - count_dark
+    sum_dark = np.cumsum(histogram * levels)
+    sum_bright = sum_dark[-1] - sum_dark
+    with np.errstate(divide="ignore", invalid="ignore"):  # an empty class gives 0/0: no split there
+        between = count_dark * count_bright * (sum_dark / count_dark - sum_bright / count_bright) ** 2
+    # argmax returns the first maximum; NaN (an empty class) must never win, so it counts as −1.
+    return int(np.argmax(np.nan_to_num(between, nan=-1.0)))

@@ -1,25 +1,36 @@
-"""Reference solutions for chapter 04's exercises (segmentation)."""
+"""Reference solutions for chapter 04's exercises (the Dice loss's gradient, instances from a
+semantic map, a U-Net block)."""
 
+import numpy as np
 import torch
+from scipy import ndimage
 from torch import nn
 
 from course_utils.models import conv_bn_relu
 
 
-def dice_coefficient(predicted_mask: torch.Tensor, true_mask: torch.Tensor) -> float:
-    """2|A∩B| / (|A| + |B|) of two boolean masks; 1.0 when both are empty (nothing to find, nothing found)."""
-    total = predicted_mask.sum() + true_mask.sum()
-    if total == 0:
-        return 1.0
-    return float(2 * (predicted_mask & true_mask).sum() / total)
+def dice_loss_gradient(probabilities: torch.Tensor, targets: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
+    """∂L/∂p of the soft Dice loss L = 1 − (2Σpg + eps) / (Σp + Σg + eps), by the quotient rule."""
+    # Boolean targets need no conversion: arithmetic with the probabilities promotes them to their dtype.
+    overlap = (probabilities * targets).sum()
+    total = probabilities.sum() + targets.sum() + eps
+    # Every pixel's gradient depends on the sums over all pixels: Dice is a set-level loss, not a per-pixel one.
+    return -(2 * targets * total - (2 * overlap + eps)) / total ** 2
 
 
-def per_class_iou(predictions: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """IoU per class, with TP, FP and FN counted over every pixel of the set."""
-    confusion = torch.bincount(targets.flatten() * num_classes + predictions.flatten(),
-                               minlength=num_classes ** 2).reshape(num_classes, num_classes)
-    true_positive = confusion.diag().float()
-    return true_positive / (confusion.sum(0) + confusion.sum(1) - true_positive).float()
+def semantic_to_instances(label_map: torch.Tensor) -> torch.Tensor:
+    """Instance ids 1..K for the 4-connected regions of each non-background class; background (0) stays 0."""
+    instances = np.zeros(label_map.shape, dtype=np.int64)
+    labels = label_map.cpu().numpy()
+    count = 0
+    for cls in np.unique(labels):
+        if cls == 0:
+            continue
+        # Each class separately: two touching objects of different classes are still two instances.
+        regions, found = ndimage.label(labels == cls)
+        instances[regions > 0] = regions[regions > 0] + count
+        count += found
+    return torch.from_numpy(instances)
 
 
 def unet_block(in_channels: int, out_channels: int) -> nn.Module:

@@ -1,6 +1,10 @@
-"""Reference solutions for chapter 06's exercises (attention, patchify, a pre-norm transformer block)."""
+"""Reference solutions for chapter 06's exercises (attention, resampling position embeddings,
+Swin's relative position index)."""
+
+import math
 
 import torch
+import torch.nn.functional as F
 
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None):
@@ -12,17 +16,22 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Ten
     return weights @ v, weights
 
 
-def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
-    """N×C×H×W → N × (H/p·W/p) × (p·p·C): patches in raster order, each flattened row by row, channels last."""
-    batch, channels, height, width = images.shape
-    if height % patch_size or width % patch_size:
-        raise ValueError(f"image size {height}×{width} is not divisible by patch size {patch_size}")
-    rows, cols = height // patch_size, width // patch_size
-    patches = images.reshape(batch, channels, rows, patch_size, cols, patch_size)
-    return patches.permute(0, 2, 4, 3, 5, 1).reshape(batch, rows * cols, patch_size * patch_size * channels)
+def resample_pos_embed(pos_embed: torch.Tensor, new_grid: tuple[int, int], num_prefix_tokens: int = 1) -> torch.Tensor:
+    """1 × (P + g·g) × D → 1 × (P + h·w) × D: the grid part resized bicubically, the P prefix tokens kept."""
+    prefix, grid = pos_embed[:, :num_prefix_tokens], pos_embed[:, num_prefix_tokens:]
+    side = math.isqrt(grid.shape[1])
+    # The embedding dimension must become the channels: tokens → (1, D, g, g), not a reshape of the raw memory.
+    grid = grid.reshape(1, side, side, -1).permute(0, 3, 1, 2)
+    grid = F.interpolate(grid, size=tuple(new_grid), mode="bicubic")  # align_corners=False, as timm does
+    grid = grid.permute(0, 2, 3, 1).reshape(1, new_grid[0] * new_grid[1], -1)
+    return torch.cat([prefix, grid], dim=1)
 
 
-def pre_norm_block(tokens: torch.Tensor, block) -> torch.Tensor:
-    """ViT's pre-norm block: each sub-layer sees a normalised copy and adds its output back to the stream."""
-    tokens = tokens + block.attn(block.norm1(tokens))
-    return tokens + block.mlp(block.norm2(tokens))
+def relative_position_index(window_h: int, window_w: int) -> torch.Tensor:
+    """(Wh·Ww) × (Wh·Ww) indices into Swin's (2Wh − 1)(2Ww − 1) bias table, for tokens in raster order."""
+    tokens = torch.arange(window_h * window_w)
+    rows, cols = tokens // window_w, tokens % window_w  # raster order: row by row
+    # Offsets of token i from token j, shifted to start at 0, then flattened row-major over the offset grid.
+    dy = rows[:, None] - rows[None, :] + window_h - 1
+    dx = cols[:, None] - cols[None, :] + window_w - 1
+    return dy * (2 * window_w - 1) + dx

@@ -1,4 +1,4 @@
-"""Reference solutions for chapter 07's exercises (SigLIP's sigmoid loss, zero-shot class embeddings, median rank)."""
+"""Reference solutions for chapter 07's exercises (SigLIP's loss, zero-shot class embeddings, median rank, mAP)."""
 
 import torch
 import torch.nn.functional as F
@@ -22,3 +22,14 @@ def median_rank(similarity: torch.Tensor, relevant: torch.Tensor) -> float:
     relevant_scores = similarity.gather(1, relevant[:, None])
     ranks = (similarity > relevant_scores).sum(dim=1) + 1
     return ranks.float().median().item()
+
+
+def mean_average_precision(similarity: torch.Tensor, relevant: torch.Tensor) -> float:
+    """Mean over queries of average precision: the precision at the rank of each relevant item, averaged."""
+    order = similarity.argsort(descending=True)  # each row (the last dim), most similar first
+    hits = relevant.gather(1, order).double()  # 1 where the item at that rank is relevant
+    ranks = torch.arange(1, similarity.shape[1] + 1)
+    precision_at_rank = hits.cumsum(dim=1) / ranks
+    # only the ranks where a relevant item appears count, so every relevant item must be found for AP = 1
+    average_precision = (precision_at_rank * hits).sum(dim=1) / hits.sum(dim=1)
+    return average_precision.mean().item()

@@ -1,7 +1,5 @@
-"""Reference solutions for chapter 08's exercises (ONNX export with a dynamic batch, a latency helper, int8)."""
+"""Reference solutions for chapter 08's exercises (ONNX export, uint8 and per-channel int8 quantisation)."""
 
-import statistics
-import time
 
 import torch
 
@@ -14,24 +12,6 @@ def export_dynamic(model: torch.nn.Module, example: torch.Tensor, path: str) -> 
                       dynamic_shapes=({0: batch},), dynamo=True, verbose=False)
 
 
-def timed_calls(fn, warmup: int = 3, repeats: int = 20) -> list[float]:
-    """The sorted durations in milliseconds of ``repeats`` calls of ``fn()``, after ``warmup`` untimed calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - started) * 1000)
-    return sorted(times)
-
-
-def measure(fn, warmup: int = 3, repeats: int = 20) -> tuple[float, float]:
-    """(median, p90) latency of ``fn()`` in milliseconds, after ``warmup`` untimed calls."""
-    times = timed_calls(fn, warmup, repeats)
-    return statistics.median(times), times[round(0.9 * (len(times) - 1))]
-
-
 def quantize_uint8(x: torch.Tensor) -> tuple[torch.Tensor, float, int]:
     """Asymmetric uint8 quantisation: (q, scale, zero_point) with x ≈ scale · (q − zero_point), 0 exact."""
     low, high = min(float(x.min()), 0.0), max(float(x.max()), 0.0)  # the range must contain 0
@@ -39,3 +19,13 @@ def quantize_uint8(x: torch.Tensor) -> tuple[torch.Tensor, float, int]:
     zero_point = int(round(-low / scale))
     q = torch.clamp(torch.round(x / scale) + zero_point, 0, 255).to(torch.uint8)
     return q, scale, zero_point
+
+
+def quantize_per_channel(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric int8 weights, one scale per output channel (dim 0): w ≈ scale_c · q, q in [−127, 127]."""
+    # one outlier then coarsens only its own channel's grid, not every channel's (as one per-tensor scale would)
+    largest = weight.abs().reshape(len(weight), -1).amax(dim=1)
+    scales = torch.where(largest > 0, largest / 127, torch.ones_like(largest))  # an all-zero channel: 1.0, as ORT
+    # |w / scale| ≤ 127 by construction, so rounding can never leave the int8 range: no clamp needed
+    q = torch.round(weight / scales.view(-1, *[1] * (weight.dim() - 1))).to(torch.int8)
+    return q, scales

@@ -1,6 +1,5 @@
-"""Reference solutions for chapter 09's exercises (alpha compositing, a Lucas–Kanade step, the bad-pixel rate)."""
+"""Reference solutions for chapter 09's exercises (alpha compositing, the Chamfer distance, farthest-point sampling)."""
 
-import numpy as np
 import torch
 
 
@@ -12,15 +11,19 @@ def composite(densities: torch.Tensor, colours: torch.Tensor, deltas: torch.Tens
     return (weights[..., None] * colours).sum(dim=1), weights
 
 
-def lucas_kanade_step(ix: np.ndarray, iy: np.ndarray, it: np.ndarray) -> tuple[float, float]:
-    """Least-squares (dx, dy) with ix·dx + iy·dy + it = 0 over one window (the 2 × 2 normal equations)."""
-    a = np.array([[np.sum(ix * ix), np.sum(ix * iy)], [np.sum(ix * iy), np.sum(iy * iy)]])
-    b = -np.array([np.sum(ix * it), np.sum(iy * it)])
-    dx, dy = np.linalg.solve(a, b)
-    return float(dx), float(dy)
+def chamfer_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean squared distance from each point of ``a`` to its nearest in ``b``, plus the same from ``b`` to ``a``."""
+    squared = ((a[:, None, :] - b[None, :, :]) ** 2).sum(dim=-1)  # N × M, every pair; min = nearest neighbour
+    # a mean per direction, so a cloud of 10 points counts as much as one of 10,000
+    return squared.min(dim=1).values.mean() + squared.min(dim=0).values.mean()
 
 
-def bad_pixel_rate(estimate: np.ndarray, truth: np.ndarray, threshold: float = 2.0) -> float:
-    """Share of pixels with a valid (finite, positive) true disparity whose estimate is off by more than threshold."""
-    valid = np.isfinite(truth) & (truth > 0)
-    return float((np.abs(estimate[valid] - truth[valid]) > threshold).mean())
+def farthest_point_sampling(points: torch.Tensor, k: int, start: int = 0) -> torch.Tensor:
+    """Indices of ``k`` points spread over the cloud: each next one is the farthest from all chosen so far."""
+    chosen = [start]
+    # distance of every point to its nearest chosen point; updated with one new point per step, O(N·k) in all
+    nearest = (points - points[start]).norm(dim=1)
+    for _ in range(k - 1):
+        chosen.append(int(nearest.argmax()))  # argmax: the first of equally far points
+        nearest = torch.minimum(nearest, (points - points[chosen[-1]]).norm(dim=1))
+    return torch.tensor(chosen)  # Python ints become an int64 tensor

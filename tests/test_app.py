@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from course_utils import data, shapes
+from course_utils import app, data, shapes
 
 ROOT = Path(__file__).resolve().parents[1]
 MIRROR = Path(os.environ.get("COURSE_ASSET_MIRROR") or ROOT.parent / "shared" / "assets")
@@ -59,9 +59,7 @@ def app_url(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(app_url):
-    from gradio_client import Client
-
-    client = Client(app_url, verbose=False, analytics_enabled=False)
+    client = app.connect(app_url)
     yield client
     client.close()
 

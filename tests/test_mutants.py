@@ -16,7 +16,11 @@ import types
 from pathlib import Path
 
 import pytest
-import tomllib
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, from PyPI (a course dependency there)
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 RECORDS = json.loads((ROOT / "mutation" / "mutants.json").read_text())

@@ -84,3 +84,41 @@ def test_a_run_that_loaded_checkpoints_says_so_in_the_record_and_the_table(isola
     monkeypatch.delenv("COURSE_USE_CHECKPOINTS")
     record = results.record_results("00", {"test_accuracy": 0.98}, headline="test_accuracy")
     assert record["checkpoints_loaded"] is False and "checkpoints loaded" not in results.readme_table()
+
+
+def test_an_experiment_runs_and_is_saved_in_full_mode_and_replayed_in_presenter_mode(isolated_repo, monkeypatch,
+                                                                                      capsys):
+    calls = []
+
+    def run():
+        calls.append(1)
+        return [{"variant": "shift", "seed": 0, "test_acc": 0.81}, {"variant": "none", "seed": 0, "test_acc": 0.83}]
+
+    assert results.experiment("02", "ablation", run) == run() and len(calls) == 2
+    saved = json.loads(results.experiment_path("02", "ablation").read_text())
+    assert saved["outcome"] == run() and saved["seconds"] >= 0 and saved["chapter"] == "02"
+    monkeypatch.setenv("COURSE_USE_CHECKPOINTS", "1")
+    assert results.experiment("02", "ablation", run) == run() and len(calls) == 4  # replayed: run() not called
+    assert "replayed experiment 'ablation'" in capsys.readouterr().out
+    assert results.experiment("02", "never_run", run) == run() and len(calls) == 6  # nothing saved: it runs
+    assert results.experiment_path("02", "never_run").exists()
+
+
+def test_fast_mode_runs_experiments_and_saves_nothing(isolated_repo, monkeypatch):
+    monkeypatch.setenv("COURSE_FAST", "1")
+    assert results.experiment("05", "samplers", lambda: {"ddim": 0.5}) == {"ddim": 0.5}
+    assert not results.experiment_path("05", "samplers").exists()
+
+
+@pytest.mark.parametrize("outcome", [{"model": object()}, {(0, 1): 0.5}, [float("nan")]])
+def test_an_experiment_outcome_must_be_json(isolated_repo, outcome):
+    with pytest.raises((TypeError, ValueError)):
+        results.experiment("02", "ablation", lambda: outcome)
+    assert not results.experiment_path("02", "ablation").exists()
+
+
+def test_experiment_names_are_checked(isolated_repo):
+    with pytest.raises(ValueError, match="chapter"):
+        results.experiment_path("10", "x")
+    with pytest.raises(ValueError, match="name"):
+        results.experiment_path("02", "../escape")

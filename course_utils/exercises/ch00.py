@@ -1,4 +1,4 @@
-"""Checkers for chapter 00's exercises (tensors, broadcasting, accuracy, the training step).
+"""Checkers for chapter 00's exercises (broadcasting, the training step, label smoothing).
 
 Each checker runs the student's function and an independent reference on hand-made edge cases and seeded
 random inputs, and fails when an input was changed in place (:func:`course_utils.checks.call`).
@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..checks import (
@@ -16,8 +17,7 @@ from ..checks import (
     call,
     close,
     expect_close,
-    expect_dtype,
-    expect_shape,
+    expect_float_tensor,
     expect_type,
     run_checks,
 )
@@ -25,85 +25,6 @@ from ..checks import (
 
 def _generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
-
-
-def _images(n=2, h=3, w=4, c=3, seed=0):
-    return torch.randint(0, 256, (n, h, w, c), dtype=torch.uint8, generator=_generator(seed))
-
-
-def _expect_float_batch(fn, images: torch.Tensor, what: str) -> None:
-    n, h, w, c = images.shape
-    out = call(fn, images)
-    expect_shape(out, (n, c, h, w), f"the output for a {n}×{h}×{w}×{c} (N×H×W×C) batch")
-    expect_dtype(out, torch.float32, "the output")
-    expected = images.permute(0, 3, 1, 2).double() / 255
-    if close(out, expected, atol=1e-6):
-        return
-    if close(out, expected * 255, atol=1e-4):
-        raise CheckFailed(f"{what}: the values go up to {out.max().item():.0f}: divide by 255 to reach [0, 1]")
-    if close(out, expected * 255 / 256, atol=1e-6):
-        raise CheckFailed(f"{what}: you divided by 256; the brightest level 255 must become 1.0, so divide by 255")
-    if close(out, images.reshape(n, c, h, w).double() / 255, atol=1e-6):
-        raise CheckFailed(f"{what}: the pixels are scrambled — reshape/view keeps the memory order (N×H×W×C); "
-                          "use permute(0, 3, 1, 2) to move the channel axis")
-    expect_close(out, expected, f"{what}: the output", atol=1e-6)
-
-
-def check_to_float_batch(fn):
-    """uint8 N×H×W×C → float32 N×C×H×W in [0, 1]."""
-    def layout(fn):
-        _expect_float_batch(fn, _images(), "a 2×3×4×3 batch")
-
-    def extremes(fn):
-        images = torch.tensor([[[[0, 128, 255]]]], dtype=torch.uint8)
-        expect_close(call(fn, images), torch.tensor([[[[0.0]], [[128 / 255]], [[1.0]]]]), "a 1×1 RGB image",
-                     atol=1e-6)
-
-    def other_shapes(fn):
-        for n, h, w, c in ((1, 5, 2, 1), (3, 2, 7, 4), (1, 1, 1, 3)):
-            _expect_float_batch(fn, _images(n, h, w, c, seed=n + h), f"a {n}×{h}×{w}×{c} batch")
-
-    return run_checks("to_float_batch", fn, [("layout and range", layout), ("0, 128, 255", extremes),
-                                             ("one, three and four channels", other_shapes)])
-
-
-def _reference_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    return sum(int(max(range(len(row)), key=lambda j: row[j]) == label)
-               for row, label in zip(logits.tolist(), labels.tolist())) / len(labels)
-
-
-def check_accuracy_from_logits(fn):
-    """Fraction of rows whose arg-max is the label, as a Python float."""
-    logits = torch.tensor([[2.0, 1.0, 0.1], [0.1, 3.0, 0.2], [0.3, 0.2, 0.9], [1.0, 2.0, 0.5]])
-
-    def all_right(fn):
-        value = call(fn, logits.clone(), torch.tensor([0, 1, 2, 1]))
-        expect_type(value, float, "the accuracy")
-        expect_close(value, 1.0, "for all-correct logits, your accuracy")
-
-    def half_right(fn):
-        expect_close(call(fn, logits.clone(), torch.tensor([0, 1, 0, 0])), 0.5,
-                     "with 2 of 4 rows correct, your accuracy")
-        expect_close(call(fn, logits.clone(), torch.tensor([2, 2, 1, 0])), 0.0,
-                     "with no row correct, your accuracy")
-
-    def per_row(fn):
-        # A 2×2 case where arg-max over the wrong axis gives a different answer.
-        expect_close(call(fn, torch.tensor([[5.0, 0.0], [4.0, 1.0]]), torch.tensor([0, 1])), 0.5,
-                     "for logits [[5, 0], [4, 1]] and labels [0, 1] (arg-max per row!), your accuracy")
-
-    def random(fn):
-        generator = _generator(3)
-        for rows, classes in ((37, 10), (1, 4), (9, 2)):
-            batch = torch.randn(rows, classes, generator=generator, dtype=torch.float64)
-            labels = torch.randint(0, classes, (rows,), generator=generator)
-            got = call(fn, batch, labels)
-            expect_type(got, float, "the accuracy")
-            expect_close(got, _reference_accuracy(batch, labels), f"for {rows} random rows of {classes} logits, "
-                         "your accuracy", atol=1e-6)
-
-    return run_checks("accuracy_from_logits", fn, [("all correct", all_right), ("half correct", half_right),
-                                                   ("arg-max axis", per_row), ("random batches", random)])
 
 
 def _reference_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -179,3 +100,78 @@ def check_train_step(fn):
                                       "(a hand-written p -= lr·grad ignores momentum, weight decay and Adam)")
 
     return run_checks("train_step", fn, [("one step", one_step), ("three steps with three optimisers", three_steps)])
+
+
+# --- label smoothing ------------------------------------------------------------------------------------
+
+def _smoothed_targets(labels: torch.Tensor, classes: int, smoothing: float, per_other: bool = False):
+    """(1 − ε)·one-hot + ε/C everywhere (PyTorch), or with ``per_other`` ε/(C − 1) on the other classes."""
+    one_hot = F.one_hot(labels, classes).double()
+    if per_other:
+        return one_hot * (1 - smoothing) + (1 - one_hot) * smoothing / max(classes - 1, 1)
+    return one_hot * (1 - smoothing) + smoothing / classes
+
+
+def _expect_smoothed_loss(fn, logits: torch.Tensor, labels: torch.Tensor, smoothing, what: str) -> None:
+    """The loss and its gradient must equal F.cross_entropy(..., label_smoothing=ε)'s."""
+    logits = logits.clone().requires_grad_(True)
+    got = call(fn, logits, labels) if smoothing is None else call(fn, logits, labels, smoothing)
+    epsilon = 0.1 if smoothing is None else smoothing
+    expect_float_tensor(got, f"{what}: the loss")
+    if got.dim() != 0:
+        raise CheckFailed(f"{what}: the loss has shape {tuple(got.shape)}; return the mean over the batch, "
+                          "a 0-dimensional tensor")
+    reference_logits = logits.detach().double().requires_grad_(True)
+    expected = F.cross_entropy(reference_logits, labels, label_smoothing=epsilon)
+    if not close(got, expected.detach(), atol=1e-5):
+        classes = logits.shape[1]
+        soft = -(torch.log_softmax(logits.detach().double(), 1) * _smoothed_targets(labels, classes, epsilon, True))
+        if classes > 2 and epsilon > 0 and close(got, soft.sum(1).mean(), atol=1e-5):
+            raise CheckFailed(f"{what}: your loss {float(got.detach()):.6g} spreads ε over the C − 1 other classes; "
+                              f"PyTorch's label smoothing (expected {float(expected):.6g}) gives every class ε/C, "
+                              "the true one included")
+        expect_close(got, float(expected.detach()), f"{what}: your loss", atol=1e-5)
+    if not got.requires_grad:
+        raise CheckFailed(f"{what}: the loss is detached from the logits (no grad_fn): return the tensor, "
+                          "not .item(), and compute it with torch operations so backward() reaches the logits")
+    got.backward()
+    expected.backward()
+    if logits.grad is None:
+        raise CheckFailed(f"{what}: backward() did not reach the logits")
+    expect_close(logits.grad, reference_logits.grad, f"{what}: the gradient of your loss w.r.t. the logits",
+                 atol=1e-6)
+
+
+def check_label_smoothing_cross_entropy(fn):
+    """``fn(logits N×C, labels N, smoothing=0.1) -> 0-dim tensor``, as F.cross_entropy(label_smoothing=ε)."""
+    def hand_made(fn):
+        uniform = torch.zeros(3, 4)
+        for epsilon in (0.0, 0.1, 1.0):
+            expect_close(call(fn, uniform, torch.tensor([0, 1, 3]), epsilon), torch.tensor(4.0).log().item(),
+                         f"for equal logits (every class has p = 1/4) and ε = {epsilon}, your loss", atol=1e-5)
+        confident = torch.tensor([[4.0, 0.0, 0.0]])
+        _expect_smoothed_loss(fn, confident, torch.tensor([0]), 0.0, "ε = 0 (plain cross-entropy)")
+        _expect_smoothed_loss(fn, confident, torch.tensor([0]), 0.3, "logits [4, 0, 0], label 0, ε = 0.3")
+        _expect_smoothed_loss(fn, confident, torch.tensor([2]), 0.3, "logits [4, 0, 0], label 2, ε = 0.3")
+
+    def default(fn):
+        logits = torch.randn(5, 3, generator=_generator(4))
+        _expect_smoothed_loss(fn, logits, torch.tensor([0, 2, 2, 1, 0]), None, "the default smoothing (0.1)")
+
+    def random(fn):
+        generator = _generator(5)
+        for rows, classes, epsilon, dtype in ((16, 10, 0.1, torch.float32), (1, 2, 0.2, torch.float32),
+                                              (7, 5, 0.05, torch.float64), (9, 3, 0.9, torch.float64),
+                                              (12, 6, 1.0, torch.float32)):
+            logits = torch.randn(rows, classes, generator=generator, dtype=dtype) * 3
+            labels = torch.randint(0, min(classes, 2), (rows,), generator=generator)  # some classes absent
+            _expect_smoothed_loss(fn, logits, labels, epsilon,
+                                  f"{rows} random {dtype} rows of {classes} logits, ε = {epsilon}")
+
+    def large(fn):
+        logits = torch.tensor([[1000.0, -1000.0, 0.0], [-500.0, 800.0, 800.0]])
+        _expect_smoothed_loss(fn, logits, torch.tensor([0, 2]), 0.1, "logits of ±1000 (exp overflows)")
+
+    return run_checks("label_smoothing_cross_entropy", fn, [
+        ("equal logits and hand-made rows", hand_made), ("default ε", default),
+        ("random batches vs F.cross_entropy, with gradients", random), ("huge logits", large)])

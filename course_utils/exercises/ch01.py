@@ -1,21 +1,20 @@
 """Checkers for chapter 01's exercises (pixels and classical computer vision).
 
 Each from-scratch function is compared with the library that does the same job on the same input:
-``F.conv2d`` for filtering and the Sobel gradient, OpenCV for grey conversion and histogram equalisation.
+``F.conv2d`` for filtering, OpenCV for histogram equalisation; Otsu's threshold with an exact (rational)
+computation of the between-class variance for every candidate threshold.
 """
 
 from __future__ import annotations
+
+from fractions import Fraction
 
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..checks import CheckFailed, call, expect_close, expect_shape, expect_type, run_checks
-
-SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0],
-                        [-2.0, 0.0, 2.0],
-                        [-1.0, 0.0, 1.0]])
+from ..checks import CheckFailed, call, expect_close, expect_type, is_int, run_checks
 
 
 def _generator(seed: int) -> torch.Generator:
@@ -102,7 +101,7 @@ def check_conv2d(fn):
                                      ("1×1 and 7×7 kernels, small images, float64", other_sizes)])
 
 
-# --- exercise 2: rgb_to_gray ----------------------------------------------------------------------------
+# --- shared by the uint8 exercises ------------------------------------------------------------------
 
 def _expect_uint8_image(out, shape: tuple, what: str, rounding_hint: str) -> None:
     """The answer must be a uint8 NumPy image of ``shape``; messages name the problem and the fix."""
@@ -113,103 +112,7 @@ def _expect_uint8_image(out, shape: tuple, what: str, rounding_hint: str) -> Non
         raise CheckFailed(f"{what} has shape {out.shape}, expected {shape} (one value per pixel)")
 
 
-def _expect_gray_array(out, shape: tuple) -> None:
-    _expect_uint8_image(out, shape, "the grey image",
-                        "round to the nearest level (np.rint) and convert with .astype(np.uint8)")
-
-
-def check_rgb_to_gray(fn):
-    """uint8 H×W×3 RGB → uint8 H×W BT.601 luma, as cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)."""
-    def pure_colours(fn):
-        image = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255]]], dtype=np.uint8)
-        out = call(fn, image)
-        _expect_gray_array(out, (1, 3))
-        got, expected = out[0].tolist(), [76, 150, 29]
-        if got == expected:
-            return
-        if got[0] == 29:
-            raise CheckFailed(f"you give {got}, expected {expected}: pure red gave 29 = "
-                              "0.114·255, the blue weight — did you treat the image as BGR? (OpenCV loads "
-                              "BGR, but this image is RGB: Y = 0.299 R + 0.587 G + 0.114 B)")
-        if len(set(got)) == 1:
-            raise CheckFailed(f"all three give {got[0]}, expected {expected}: a plain mean "
-                              "of the channels ignores that the eye is most sensitive to green; use the "
-                              "BT.601 weights 0.299, 0.587, 0.114")
-        if got == [76, 149, 29]:
-            raise CheckFailed("pure green gave 149, expected 150 (0.587·255 = 149.685): round to the "
-                              "nearest level with np.rint before .astype(np.uint8), which truncates")
-        raise CheckFailed(f"you give {got}, expected {expected} (0.299·255, 0.587·255, "
-                          "0.114·255, rounded)")
-
-    def greys(fn):
-        image = np.array([[[0, 0, 0], [255, 255, 255], [128, 128, 128], [7, 7, 7]]], dtype=np.uint8)
-        out = call(fn, image)
-        _expect_gray_array(out, (1, 4))
-        if out[0].tolist() != [0, 255, 128, 7]:
-            raise CheckFailed(f"black, white and greys keep their level (the weights sum to 1): expected "
-                              f"[0, 255, 128, 7], got {out[0].tolist()}")
-
-    def random(fn):
-        image = torch.randint(0, 256, (6, 7, 3), dtype=torch.uint8, generator=_generator(2)).numpy()
-        out = call(fn, image)
-        _expect_gray_array(out, (6, 7))
-        expected = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-        difference = np.abs(out.astype(int) - expected.astype(int))
-        if difference.max() > 1:
-            y, x = np.unravel_index(difference.argmax(), difference.shape)
-            raise CheckFailed(f"at pixel ({y}, {x}), RGB {image[y, x].tolist()}, you have {out[y, x]}, "
-                              f"cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) gives {expected[y, x]} — off by "
-                              f"{difference.max()} (1 is allowed: OpenCV rounds in fixed point)")
-
-    return run_checks("rgb_to_gray", fn, [("pure red, green, blue", pure_colours), ("black, white, greys", greys),
-                                          ("random image vs OpenCV", random)])
-
-
-# --- exercise 3: sobel_magnitude ------------------------------------------------------------------------
-
-def _expect_sobel(fn, image: torch.Tensor, what: str) -> None:
-    out = call(fn, image)
-    expect_shape(out, tuple(image.shape), what)
-    gx, gy = _correlate(image, SOBEL_X), _correlate(image, SOBEL_X.T)
-    expected = torch.sqrt(gx ** 2 + gy ** 2)
-    if _same(out, expected):
-        return
-    diagnoses = [
-        (gx.abs() + gy.abs(), "you returned |gx| + |gy|; the magnitude is sqrt(gx² + gy²)"),
-        (gx ** 2 + gy ** 2, "you returned gx² + gy²: take the square root, sqrt(gx² + gy²)"),
-        (gx.abs(), "you returned |gx| only: combine both directions, sqrt(gx² + gy²)"),
-        (gx, "you returned gx only: combine both directions, sqrt(gx² + gy²)"),
-        (gy.abs(), "you returned |gy| only: combine both directions, sqrt(gx² + gy²)"),
-        (gy, "you returned gy only: combine both directions, sqrt(gx² + gy²)"),
-    ]
-    for wrong, message in diagnoses:
-        if _same(out, wrong):
-            raise CheckFailed(message)
-    expect_close(out, expected, what, atol=1e-4)
-
-
-def check_sobel_magnitude(fn):
-    """H×W float image → H×W sqrt(gx² + gy²) with 3×3 Sobel kernels and zero 'same' padding."""
-    def vertical_edge(fn):
-        image = torch.zeros(6, 7)
-        image[:, 4:] = 1.0  # dark left, bright right: gx responds along the edge, gy only at the top/bottom
-        _expect_sobel(fn, image, "the magnitude for a vertical step edge")
-
-    def diagonal_edge(fn):
-        ys, xs = torch.meshgrid(torch.arange(7), torch.arange(7), indexing="ij")
-        image = (xs > ys).float()  # gx and gy both respond: tells the Euclidean norm from the others
-        _expect_sobel(fn, image, "the magnitude for a diagonal edge")
-
-    def random(fn):
-        _expect_sobel(fn, torch.rand(5, 8, generator=_generator(3)), "the magnitude for a random 5×8 image")
-        _expect_sobel(fn, torch.rand(6, 4, generator=_generator(6), dtype=torch.float64),
-                      "the magnitude for a random 6×4 float64 image")
-
-    return run_checks("sobel_magnitude", fn, [("vertical step edge", vertical_edge),
-                                              ("diagonal edge", diagonal_edge), ("random image", random)])
-
-
-# --- exercise 4: equalize_histogram ---------------------------------------------------------------------
+# --- histogram equalisation ---------------------------------------------------------------------
 
 def _low_contrast_image() -> np.ndarray:
     """16×20 image with levels 100..130 (bunched near 115) and a single darkest pixel at 95.
@@ -290,3 +193,84 @@ def check_equalize_histogram(fn):
     return run_checks("equalize_histogram", fn, [("low contrast → full 0..255 range", full_range),
                                                  ("low-contrast, two-level and random images vs cv2.equalizeHist", exact),
                                                  ("constant image", constant)])
+
+
+# --- Otsu's threshold -----------------------------------------------------------------------------------
+
+def _between_class_variances(image: np.ndarray) -> list:
+    """Exact N²·σ²_B for every t in 0..255 (levels ≤ t dark); None where one class is empty."""
+    histogram = np.bincount(image.ravel(), minlength=256).tolist()
+    total, total_sum = sum(histogram), sum(level * n for level, n in enumerate(histogram))
+    variances, count, level_sum = [], 0, 0
+    for level, n in enumerate(histogram):
+        count, level_sum = count + n, level_sum + level * n
+        if count == 0 or count == total:
+            variances.append(None)
+            continue
+        # w_d·w_b·(μ_d − μ_b)² times N², in integers: (N·S_t − n_t·S)² / (n_t·(N − n_t)).
+        variances.append(Fraction((total * level_sum - count * total_sum) ** 2, count * (total - count)))
+    return variances
+
+
+def _expect_otsu(fn, image: np.ndarray, what: str) -> None:
+    got = call(fn, image)
+    if isinstance(got, (float, np.floating)) and float(got).is_integer():
+        raise CheckFailed(f"{what}: you return the float {got!r}; return the threshold as an int (a grey level)")
+    if not is_int(got):
+        raise CheckFailed(f"{what}: the threshold should be an int, got {type(got).__name__} {got!r}")
+    variances = _between_class_variances(image)
+    best = max(v for v in variances if v is not None)
+    expected = next(t for t, v in enumerate(variances) if v == best)
+    if got == expected:
+        return
+    histogram = np.bincount(image.ravel(), minlength=256)
+    got_variance = variances[int(got)] if 0 <= got <= 255 else None
+    # Two different splits can tie (a symmetric histogram): float rounding may pick either; both are right.
+    if got_variance is not None and histogram[got] > 0 and got_variance >= best * (1 - Fraction(1, 10 ** 9)):
+        return
+    hint = ""
+    if got_variance is not None and got_variance == best:
+        hint = (f" — {got} splits the image the same way, but levels {expected + 1}..{got} are empty: "
+                "when several t tie, return the smallest")
+    raise CheckFailed(f"{what}: you return {got}, Otsu's threshold is {expected}{hint}")
+
+
+def _bimodal(shape, low, high, spread, seed) -> np.ndarray:
+    generator = np.random.default_rng(seed)
+    centres = np.where(generator.random(shape) < 0.35, low, high)
+    return np.clip(np.rint(centres + generator.normal(0, spread, shape)), 0, 255).astype(np.uint8)
+
+
+def check_otsu_threshold(fn):
+    """uint8 H×W (≥ 2 grey levels) → int t maximising the between-class variance, as cv2's THRESH_OTSU."""
+    def hand_made(fn):
+        two_levels = np.full((5, 6), 40, dtype=np.uint8)
+        two_levels[:2] = 200
+        _expect_otsu(fn, two_levels, "a 5×6 image of levels 40 and 200 (every t in 40..199 splits it alike)")
+        _expect_otsu(fn, np.array([[0, 255]], dtype=np.uint8), "the 1×2 image [[0, 255]]")
+        _expect_otsu(fn, np.array([[100, 101]], dtype=np.uint8), "the 1×2 image [[100, 101]]")
+        _expect_otsu(fn, np.repeat(np.array([[0, 100, 255]], dtype=np.uint8), 4, axis=0),
+                     "levels 0, 100 and 255, four pixels each")
+        three = np.array([[10] * 6 + [20] * 3 + [200] * 5], dtype=np.uint8)
+        _expect_otsu(fn, three, "levels 10 (×6), 20 (×3) and 200 (×5)")
+        outlier = np.full((4, 4), 100, dtype=np.uint8)
+        outlier[3, 3] = 101
+        _expect_otsu(fn, outlier, "fifteen pixels at 100 and one at 101")
+
+    def bimodal(fn):
+        for shape, low, high, spread, seed in (((20, 30), 60, 180, 15, 0), ((7, 5), 30, 90, 10, 1),
+                                               ((64, 48), 100, 140, 25, 2), ((1, 40), 5, 250, 4, 3)):
+            image = _bimodal(shape, low, high, spread, seed)
+            _expect_otsu(fn, image, f"a {shape[0]}×{shape[1]} image with peaks at {low} and {high}")
+
+    def random_and_views(fn):
+        generator = np.random.default_rng(4)
+        for height, width in ((9, 12), (3, 2), (16, 1)):
+            image = generator.integers(0, 256, (height, width), dtype=np.uint8)
+            _expect_otsu(fn, image, f"a random {height}×{width} image")
+        photo = _bimodal((30, 40), 50, 170, 20, 5)
+        _expect_otsu(fn, photo[::3, 1::2], "a strided view photo[::3, 1::2] (not contiguous)")
+
+    return run_checks("otsu_threshold", fn, [("two levels, tiny and hand-made images", hand_made),
+                                             ("bimodal images", bimodal),
+                                             ("random images and a strided view", random_and_views)])

@@ -1,8 +1,8 @@
-"""Checkers for chapter 02's exercises (layer arithmetic, receptive field, gradient accumulation).
+"""Checkers for chapter 02's exercises (gradient accumulation, transposed convolutions, BatchNorm folding).
 
-Sizes and counts are compared with what PyTorch's own layers produce; the receptive field with the set of
-input pixels a gradient reaches; accumulated gradients with one full-batch backward pass, on batches that
-do not split into equal chunks.
+Accumulated gradients are compared with one full-batch backward pass, on batches that do not split into
+equal chunks; transposed-convolution sizes with what nn.ConvTranspose2d produces; a folded convolution
+with the eval-mode conv → BatchNorm pair it replaces.
 """
 
 from __future__ import annotations
@@ -25,93 +25,6 @@ def _expect_int(got, what: str) -> None:
         raise CheckFailed(f"{what} should be an int, got {type(got).__name__} {got!r}"
                           + (" — use floor division // (or int(...)) so the answer is a whole number"
                              if isinstance(got, float) else ""))
-
-
-def check_conv_output_size(fn):
-    """``fn(size, kernel, stride, padding, dilation) -> int`` must match nn.Conv2d."""
-    def against_pytorch(fn):
-        for size, kernel, stride, padding, dilation in _CONV_CASES:
-            layer = nn.Conv2d(1, 1, kernel, stride=stride, padding=padding, dilation=dilation)
-            expected = layer(torch.zeros(1, 1, size, size)).shape[-1]
-            got = fn(size, kernel, stride, padding, dilation)
-            _expect_int(got, "the output size")
-            if got != expected:
-                raise CheckFailed(f"for size={size}, kernel={kernel}, stride={stride}, padding={padding}, "
-                                  f"dilation={dilation} you return {got}, nn.Conv2d gives {expected}")
-
-    def defaults(fn):
-        for size, kernel in ((28, 3), (10, 10), (6, 1)):
-            got = fn(size, kernel)
-            _expect_int(got, "the output size")
-            if got != size - kernel + 1:
-                raise CheckFailed(f"with the defaults (stride 1, padding 0, dilation 1) size={size}, "
-                                  f"kernel={kernel} gives {size - kernel + 1}, you return {got}")
-
-    return run_checks("conv_output_size", fn, [("compared with nn.Conv2d", against_pytorch),
-                                               ("default stride, padding and dilation", defaults)])
-
-
-def check_conv_parameter_count(fn):
-    """``fn(in_channels, out_channels, kernel, bias, groups) -> int`` must match nn.Conv2d."""
-    def against_pytorch(fn):
-        for c_in, c_out, kernel, bias, groups in [(3, 64, 3, True, 1), (64, 128, 1, False, 1),
-                                                  (256, 512, 3, False, 1), (32, 32, 3, False, 32),
-                                                  (64, 128, 5, True, 4), (6, 9, 2, True, 3), (1, 1, 7, False, 1),
-                                                  (12, 8, 3, True, 4)]:
-            layer = nn.Conv2d(c_in, c_out, kernel, bias=bias, groups=groups)
-            expected = sum(p.numel() for p in layer.parameters())
-            got = fn(c_in, c_out, kernel, bias, groups)
-            _expect_int(got, "the parameter count")
-            if got != expected:
-                raise CheckFailed(f"for Conv2d({c_in}, {c_out}, {kernel}, bias={bias}, groups={groups}) "
-                                  f"you return {got}, PyTorch counts {expected}")
-
-    def defaults(fn):
-        got = fn(3, 16, 3)
-        _expect_int(got, "the parameter count")
-        if got != 3 * 16 * 9 + 16:
-            raise CheckFailed(f"with the defaults (bias=True, groups=1) Conv2d(3, 16, 3) has {3 * 16 * 9 + 16} "
-                              f"parameters, you return {got}")
-
-    return run_checks("conv_parameter_count", fn, [("compared with nn.Conv2d", against_pytorch),
-                                                   ("default bias and groups", defaults)])
-
-
-def _receptive_field_by_gradient(layers) -> int:
-    """Ground truth: the input pixels one central output pixel depends on (all-ones weights)."""
-    modules = []
-    for kernel, stride in layers:
-        conv = nn.Conv2d(1, 1, kernel, stride=stride, bias=False)
-        nn.init.ones_(conv.weight)
-        modules.append(conv)
-    net = nn.Sequential(*modules)
-    x = torch.zeros(1, 1, 101, 101, requires_grad=True)
-    out = net(x)
-    out[0, 0, out.shape[-2] // 2, out.shape[-1] // 2].backward()
-    columns = x.grad[0, 0].abs().sum(dim=0).nonzero()
-    return int(columns.max() - columns.min() + 1)
-
-
-def check_receptive_field(fn):
-    """``fn([(kernel, stride), ...]) -> int`` pixels per side, checked by backpropagation."""
-    def stacks(fn):
-        for layers in ([(3, 1)], [(3, 1), (3, 1)], [(5, 1), (2, 2)], [(3, 1), (2, 2), (3, 1), (2, 2)],
-                       [(7, 2), (3, 2), (3, 1)], [(1, 1)], [(2, 2), (2, 2), (2, 2)], [(3, 3), (5, 1)],
-                       [(1, 2), (3, 1)]):
-            expected = _receptive_field_by_gradient(layers)
-            got = call(fn, list(layers))
-            _expect_int(got, "the receptive field")
-            if got != expected:
-                hint = " — a layer after a stride-s layer adds (k − 1)·s, not k − 1" if got == 1 + sum(
-                    k - 1 for k, _ in layers) else ""
-                raise CheckFailed(f"for layers {layers} you return {got}, the gradient shows {expected}{hint}")
-
-    def no_layers(fn):
-        got = call(fn, [])
-        if got != 1:
-            raise CheckFailed(f"with no layers each output pixel is one input pixel (field 1), you return {got!r}")
-
-    return run_checks("receptive_field", fn, [("stacks of convolutions and pools", stacks), ("no layers", no_layers)])
 
 
 class _CountingModel(nn.Module):
@@ -197,3 +110,130 @@ def check_accumulate_gradients(fn):
     return run_checks("accumulate_gradients", fn, [("24 samples in 4 micro-batches vs one batch", equal_chunks),
                                                    ("25 in 4 and 10 in 3: unequal chunks", unequal_chunks),
                                                    ("one micro-batch, and one sample each", one_and_many)])
+
+
+# --- transposed convolution output size -----------------------------------------------------------------
+
+_TRANSPOSE_CASES = [(7, 3, 2, 1, 1, 1), (7, 3, 2, 1, 0, 1), (14, 4, 2, 1, 0, 1), (1, 1, 1, 0, 0, 1),
+                    (5, 3, 1, 0, 0, 1), (5, 3, 1, 1, 0, 1), (4, 3, 3, 0, 2, 1), (6, 3, 2, 2, 1, 2),
+                    (3, 5, 1, 2, 0, 3), (9, 2, 4, 1, 3, 1), (8, 7, 1, 3, 0, 1), (2, 3, 2, 0, 1, 2)]
+
+
+def check_conv_transpose_output_size(fn):
+    """``fn(size, kernel, stride, padding, output_padding, dilation) -> int`` must match nn.ConvTranspose2d."""
+    def against_pytorch(fn):
+        for size, kernel, stride, padding, output_padding, dilation in _TRANSPOSE_CASES:
+            layer = nn.ConvTranspose2d(1, 1, kernel, stride=stride, padding=padding,
+                                       output_padding=output_padding, dilation=dilation)
+            expected = layer(torch.zeros(1, 1, size, size)).shape[-1]
+            got = fn(size, kernel, stride, padding, output_padding, dilation)
+            _expect_int(got, "the output size")
+            if got != expected:
+                raise CheckFailed(f"for size={size}, kernel={kernel}, stride={stride}, padding={padding}, "
+                                  f"output_padding={output_padding}, dilation={dilation} you return {got}, "
+                                  f"nn.ConvTranspose2d gives {expected}")
+
+    def defaults(fn):
+        for size, kernel in ((5, 3), (1, 4), (10, 1)):
+            got = fn(size, kernel)
+            _expect_int(got, "the output size")
+            if got != size + kernel - 1:
+                raise CheckFailed(f"with the defaults (stride 1, no padding, output_padding 0, dilation 1) "
+                                  f"size={size}, kernel={kernel} gives {size + kernel - 1}, you return {got}")
+        got = fn(7, 3, stride=2, padding=1)
+        _expect_int(got, "the output size")
+        if got != 13:
+            raise CheckFailed(f"size=7, kernel=3, stride=2, padding=1 (keywords, output_padding and dilation "
+                              f"left at their defaults) gives 13, you return {got}")
+
+    def inverts_the_convolution(fn):
+        for size, kernel, stride, padding in ((28, 3, 2, 1), (27, 3, 2, 1), (32, 4, 2, 1), (9, 5, 3, 2)):
+            down = (size + 2 * padding - kernel) // stride + 1
+            lost = (size + 2 * padding - kernel) % stride  # rows the convolution's floor dropped
+            got = fn(down, kernel, stride, padding, lost, 1)
+            _expect_int(got, "the output size")
+            if got != size:
+                raise CheckFailed(f"a stride-{stride} convolution maps {size} to {down}; the matching transposed "
+                                  f"convolution with output_padding={lost} must give {size} back, you return {got}")
+
+    return run_checks("conv_transpose_output_size", fn, [
+        ("compared with nn.ConvTranspose2d", against_pytorch), ("default arguments", defaults),
+        ("undoes a strided convolution's size", inverts_the_convolution)])
+
+
+# --- folding BatchNorm into the convolution -------------------------------------------------------------
+
+def _conv_bn(seed, in_channels=3, out_channels=4, kernel=3, bias=True, affine=True, dtype=torch.float32,
+             eps=1e-5, **conv_options):
+    """A conv → BatchNorm pair with random weights and running statistics (BatchNorm left in train mode)."""
+    torch.manual_seed(seed)
+    conv = nn.Conv2d(in_channels, out_channels, kernel, bias=bias, **conv_options).to(dtype)
+    bn = nn.BatchNorm2d(out_channels, eps=eps, affine=affine).to(dtype)
+    with torch.no_grad():
+        bn.running_mean.normal_(0, 0.5)
+        bn.running_var.uniform_(0.2, 3.0)
+        if affine:
+            bn.weight.normal_(1, 0.5)
+            bn.bias.normal_(0, 0.5)
+    return conv, bn
+
+
+def _state(module: nn.Module) -> dict:
+    return {name: value.detach().clone() for name, value in module.state_dict().items()}
+
+
+def _expect_folded(fn, conv, bn, what: str, size: int = 9) -> None:
+    conv_before, bn_before, bn_training = _state(conv), _state(bn), bn.training
+    reference_conv, reference_bn = copy.deepcopy(conv), copy.deepcopy(bn).eval()
+    fused = fn(conv, bn)
+    for module, before, name in ((conv, conv_before, "conv"), (bn, bn_before, "bn")):
+        after = module.state_dict()
+        if any(not torch.equal(value, after[key]) for key, value in before.items()):
+            raise CheckFailed(f"{what}: your function changed the {name} passed in; build a new convolution "
+                              "(copy.deepcopy(conv), or nn.Conv2d with the same settings) and leave the inputs as they are")
+    if bn.training != bn_training:
+        raise CheckFailed(f"{what}: your function switched the BatchNorm passed in to eval mode; read its running "
+                          "statistics instead of calling it, and leave it as it was")
+    if not isinstance(fused, nn.Conv2d):
+        raise CheckFailed(f"{what}: return one nn.Conv2d (the folded layer), got {type(fused).__name__}")
+    if fused.bias is None:
+        raise CheckFailed(f"{what}: your convolution has no bias, but BatchNorm's shift needs one")
+    generator = torch.Generator().manual_seed(size)
+    x = torch.randn(2, conv.in_channels, size, size + 2, generator=generator, dtype=conv.weight.dtype) * 2
+    with torch.no_grad():
+        expected = reference_bn(reference_conv(x))
+        for mode in ("train", "eval"):
+            fused.train(mode == "train")
+            expect_close(fused(x), expected, f"{what}: your folded convolution's output in {mode} mode",
+                         atol=1e-4 if x.dtype == torch.float32 else 1e-9)
+    if not (isinstance(fused.weight, nn.Parameter) and isinstance(fused.bias, nn.Parameter)):
+        raise CheckFailed(f"{what}: store the folded weight and bias as nn.Parameter, so they appear in the "
+                          "layer's state_dict (and can be saved and fine-tuned)")
+
+
+def check_fold_batchnorm(fn):
+    """``fn(conv, bn) -> nn.Conv2d`` computing bn(conv(x)) with eval-mode BatchNorm; inputs left untouched."""
+    def basic(fn):
+        _expect_folded(fn, *_conv_bn(0, padding=1), "Conv2d(3, 4, 3, padding=1) → BatchNorm2d(4)")
+
+    def without_conv_bias(fn):
+        _expect_folded(fn, *_conv_bn(1, bias=False, padding=1), "a convolution with bias=False")
+
+    def layer_settings(fn):
+        _expect_folded(fn, *_conv_bn(2, 4, 6, 3, stride=2, dilation=2, groups=2), "stride 2, dilation 2, groups 2")
+        _expect_folded(fn, *_conv_bn(3, 5, 2, 1), "a 1×1 convolution, 5 → 2 channels")
+
+    def batchnorm_options(fn):
+        _expect_folded(fn, *_conv_bn(4, affine=False, padding=1), "BatchNorm2d(affine=False) (no weight or bias)")
+        _expect_folded(fn, *_conv_bn(5, eps=0.5, padding=1), "BatchNorm2d(eps=0.5)")
+        conv, bn = _conv_bn(6, padding=1)
+        bn.eval()
+        _expect_folded(fn, conv, bn, "a BatchNorm already in eval mode")
+
+    def float64(fn):
+        _expect_folded(fn, *_conv_bn(7, 2, 3, 5, dtype=torch.float64, padding=2, bias=False), "float64 layers")
+
+    return run_checks("fold_batchnorm", fn, [("conv → BN", basic), ("conv without bias", without_conv_bias),
+                                             ("stride, dilation, groups and 1×1", layer_settings),
+                                             ("affine=False, eps, eval mode", batchnorm_options),
+                                             ("float64", float64)])

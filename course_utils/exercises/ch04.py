@@ -1,7 +1,8 @@
-"""Checkers for chapter 04's exercises (Dice coefficient, per-class IoU, a U-Net block).
+"""Checkers for chapter 04's exercises (the Dice loss's gradient, instances from a semantic map, a U-Net block).
 
-Dice and IoU are compared with independent references (torchmetrics for IoU) on masks of unequal size,
-one-sided empty masks and classes that never occur. The U-Net block is checked by behaviour: the
+The hand-derived Dice gradient is compared with autograd's in float64 on hand-made cases (perfect, absent
+class, eps = 0) and random shapes and dtypes. The instance map is compared with scipy.ndimage.label run
+on each class (4-connectivity), up to a renumbering of the instances. The U-Net block is checked by behaviour: the
 student's module gets known weights and BatchNorm statistics, and its outputs in train and eval mode
 (and the running statistics it updates) must match (conv → BN → ReLU) × 2 computed with torch.nn.functional.
 """
@@ -10,10 +11,11 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 from torch import nn
-from torchmetrics.classification import MulticlassJaccardIndex
 
 from ..checks import (
     CheckFailed,
@@ -28,104 +30,161 @@ from ..checks import (
 )
 
 
-def _reference_dice(predicted: torch.Tensor, true: torch.Tensor) -> float:
-    a, b = int(predicted.sum()), int(true.sum())
-    return 1.0 if a + b == 0 else 2 * int((predicted & true).sum()) / (a + b)
+def _reference_dice_gradient(probabilities, targets, eps: float) -> torch.Tensor:
+    """∂(1 − soft Dice)/∂p by autograd, in float64: an independent reference for the hand-derived formula."""
+    p = as_double(probabilities).requires_grad_(True)
+    g = as_double(targets)
+    loss = 1 - (2 * (p * g).sum() + eps) / (p.sum() + g.sum() + eps)
+    gradient, = torch.autograd.grad(loss, p)
+    return gradient
 
 
-def check_dice_coefficient(fn):
-    """``fn(predicted_mask, true_mask) -> float``: 2|A∩B| / (|A| + |B|) of two boolean masks (1.0 if both empty)."""
+def _expect_dice_gradient(fn, probabilities, targets, eps, what: str) -> None:
+    got = call(fn, probabilities, targets) if eps is None else call(fn, probabilities, targets, eps)
+    eps = 1.0 if eps is None else eps
+    expected = _reference_dice_gradient(probabilities, targets, eps)
+    expect_float_tensor(got, f"the gradient {what}")
+    expect_shape(got, tuple(probabilities.shape), f"the gradient {what} (one entry per probability)")
+    scale = float(expected.abs().max())
+    if close(got, expected, atol=1e-5 * scale, rtol=1e-4):
+        return
+    g = as_double(targets)
+    total = as_double(probabilities).sum() + g.sum() + eps
+    hint = ""
+    if close(got, -expected, atol=1e-5 * scale, rtol=1e-4):
+        hint = " — that is the gradient of the Dice coefficient; the loss is 1 − Dice, so the sign flips"
+    elif close(got, -2 * g / total, atol=1e-5 * scale, rtol=1e-4):
+        hint = (" — the denominator Σp + Σg + eps depends on p too: the quotient rule adds a term that is the same "
+                "for every pixel")
+    try:
+        expect_close(got, expected, f"the gradient {what}", atol=1e-5 * scale, rtol=1e-4)
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure}{hint}") from None
+
+
+def check_dice_loss_gradient(fn):
+    """``fn(probabilities, targets, eps=1.0) -> tensor``: ∂/∂p of 1 − (2Σpg + eps) / (Σp + Σg + eps), by hand."""
     def hand_made(fn):
-        square = torch.zeros(8, 8, dtype=torch.bool)
-        square[2:6, 2:6] = True  # 16 pixels
-        shifted = torch.roll(square, shifts=2, dims=1)  # overlaps square on 8 pixels
-        small = torch.zeros(8, 8, dtype=torch.bool)
-        small[3:5, 3:5] = True  # 4 pixels, all inside square
-        empty = torch.zeros(8, 8, dtype=torch.bool)
-        cases = [("identical masks", square, square, 1.0),
-                 ("disjoint masks", square, torch.roll(square, 4, dims=0), 0.0),
-                 ("half-overlapping masks", square, shifted, 2 * 8 / 32),
-                 ("two empty masks", empty, empty, 1.0),
-                 ("a 16-pixel prediction around a 4-pixel object", square, small, 2 * 4 / 20),
-                 ("a 4-pixel prediction inside a 16-pixel object", small, square, 2 * 4 / 20),
-                 ("an empty prediction of a 16-pixel object (a missed object)", empty, square, 0.0),
-                 ("a 16-pixel prediction where there is no object", square, empty, 0.0),
-                 ("one predicted pixel where there is no object", empty | (torch.arange(64).reshape(8, 8) == 9),
-                  empty, 0.0)]
-        for what, predicted, true, expected in cases:
-            got = call(fn, predicted, true)
-            expect_type(got, float, "the Dice coefficient")
-            if not abs(got - expected) <= 1e-6:  # NaN fails too
-                a, b, both = int(predicted.sum()), int(true.sum()), int((predicted & true).sum())
-                hint = ""
-                if abs(got - (1 - expected)) < 1e-6 and expected not in (0.5,) and a + b:
-                    hint = " — that is the Dice *loss* (1 − Dice); return the coefficient"
-                elif b and a != b and abs(got - both / b) < 1e-6:
-                    hint = " — that is recall |A∩B| / |B|: Dice divides 2|A∩B| by |A| + |B|"
-                elif a and a != b and abs(got - both / a) < 1e-6:
-                    hint = " — that is precision |A∩B| / |A|: Dice divides 2|A∩B| by |A| + |B|"
-                elif both and abs(got - both / (a + b - both)) < 1e-6:
-                    hint = " — that is IoU: Dice divides 2|A∩B| by |A| + |B|"
-                elif both and abs(got - both / (a + b)) < 1e-6:
-                    hint = " — the overlap counts twice in the numerator"
-                elif expected == 0 and got == 1 and not both:
-                    hint = " — 1.0 is only for two empty masks; one empty mask and one non-empty share nothing"
-                raise CheckFailed(f"your Dice of {what} is {got:.4f}, expected {expected:.4f}{hint}")
+        p = torch.tensor([0.9, 0.2, 0.6, 0.1])
+        g = torch.tensor([True, False, True, False])
+        _expect_dice_gradient(fn, p, g, None, "for p = [0.9, 0.2, 0.6, 0.1], g = [1, 0, 1, 0] (default eps = 1)")
+        _expect_dice_gradient(fn, p, g, 0.0, "for the same p and g with eps = 0")
+        _expect_dice_gradient(fn, g.float(), g, 1.0, "of a perfect prediction p = g")
+        _expect_dice_gradient(fn, p, torch.zeros(4, dtype=torch.bool), 1.0,
+                              "when the class is absent (g all 0): every pixel is pushed down equally")
+        _expect_dice_gradient(fn, torch.zeros(3, 2), torch.ones(3, 2, dtype=torch.bool), 0.5,
+                              "for an all-zero prediction of an all-foreground 3×2 map, eps = 0.5")
+        _expect_dice_gradient(fn, torch.tensor([0.3]), torch.tensor([1.0]), 2.0, "of a single pixel, eps = 2")
 
     def random(fn):
         generator = torch.Generator().manual_seed(0)
-        for shape, p, q in (((4, 9, 7), 0.3, 0.6), ((20,), 0.5, 0.1), ((2, 5, 5), 0.9, 0.9)):
-            predicted = torch.rand(shape, generator=generator) < p
-            true = torch.rand(shape, generator=generator) < q
-            got = call(fn, predicted, true)
-            expect_type(got, float, "the Dice coefficient")
-            expect_close(got, _reference_dice(predicted, true), f"Dice of random masks of shape {shape}", atol=1e-6)
+        for shape, share, eps, dtype, as_bool in (((2, 3, 5, 5), 0.3, 1.0, torch.float32, True),
+                                                  ((17,), 0.6, 1e-6, torch.float64, True),
+                                                  ((4, 9, 7), 0.05, 0.25, torch.float64, False),
+                                                  ((8, 8), 0.5, 3.0, torch.float32, False)):
+            probabilities = torch.rand(shape, generator=generator, dtype=dtype)
+            targets = torch.rand(shape, generator=generator) < share
+            targets = targets if as_bool else targets.to(dtype)
+            _expect_dice_gradient(fn, probabilities, targets, eps,
+                                  f"for random {dtype} probabilities of shape {shape}, "
+                                  f"{'boolean' if as_bool else '0/1 float'} targets, eps = {eps:g}")
 
-    return run_checks("dice_coefficient", fn, [("hand-made masks", hand_made), ("random masks of any shape", random)])
-
-
-def _expect_iou(fn, predictions, targets, num_classes: int, what: str) -> None:
-    got = call(fn, predictions, targets, num_classes)
-    expect_float_tensor(got, f"the per-class IoU {what}")
-    if got.shape != (num_classes,):
-        raise CheckFailed(f"{what} the answer has shape {tuple(got.shape)}, expected ({num_classes},): one IoU for "
-                          "each of the num_classes classes, including classes that never occur")
-    expected = MulticlassJaccardIndex(num_classes, average="none")(predictions, targets).double()
-    present = torch.bincount(torch.cat([predictions.flatten(), targets.flatten()]), minlength=num_classes) > 0
-    got = as_double(got)
-    # A class in neither map has IoU 0/0: NaN (undefined) and torchmetrics' 0 are both accepted.
-    if not (got[~present].isnan() | (got[~present] == 0)).all():
-        raise CheckFailed(f"{what}: classes that occur in neither map have IoU 0/0 — return NaN or 0 for them, "
-                          f"got {got[~present].tolist()}")
-    if close(got[present], expected[present]):
-        return
-    per_image = torch.stack([MulticlassJaccardIndex(num_classes, average="none")(p, t)
-                             for p, t in zip(predictions, targets)]).mean(0).double()
-    if close(got[present], per_image[present]):
-        raise CheckFailed("you average per-image IoUs; count TP, FP and FN over the whole set first")
-    expect_close(got[present], expected[present], f"the per-class IoU {what}")
+    return run_checks("dice_loss_gradient", fn, [("hand-made cases vs autograd", hand_made),
+                                                 ("random shapes, dtypes and eps vs autograd", random)])
 
 
-def check_per_class_iou(fn):
-    """``fn(predictions, targets, num_classes) -> tensor (C,)``: dataset-level IoU per class."""
-    def against_torchmetrics(fn):
+def _reference_instances(label_map) -> tuple[np.ndarray, int]:
+    """scipy.ndimage.label on each class's mask (4-connectivity), numbered one after another."""
+    labels = np.asarray(label_map)
+    instances, count = np.zeros(labels.shape, dtype=np.int64), 0
+    for cls in sorted(set(labels.ravel().tolist()) - {0}):
+        regions, found = ndimage.label(labels == cls, structure=[[0, 1, 0], [1, 1, 1], [0, 1, 0]])
+        instances = np.where(regions > 0, regions + count, instances)
+        count += found
+    return instances, count
+
+
+def _expect_instances(fn, label_map: torch.Tensor, what: str) -> None:
+    got = call(fn, label_map)
+    if not isinstance(got, (torch.Tensor, np.ndarray)):
+        raise CheckFailed(f"{what}: return a tensor (or NumPy array) of instance ids, got {type(got).__name__}")
+    got = got.detach().cpu().numpy() if isinstance(got, torch.Tensor) else got
+    if got.shape != tuple(label_map.shape):
+        raise CheckFailed(f"{what}: the instance map has shape {got.shape}, expected {tuple(label_map.shape)}")
+    if got.dtype.kind not in "iu":
+        raise CheckFailed(f"{what}: instance ids should be integers, got dtype {got.dtype}")
+    labels = label_map.numpy()
+    expected, count = _reference_instances(labels)
+    if (got[labels == 0] != 0).any():
+        raise CheckFailed(f"{what}: background pixels (class 0) must get instance id 0")
+    ids = sorted(set(got[labels != 0].tolist()))
+    if len(ids) != count:
+        hint = ""
+        if count and _same_partition(got, ndimage.label(labels != 0)[0], labels):
+            hint = " — touching regions of different classes got one id, but they are separate instances"
+        elif count and _same_partition(got, _reference_instances_8(labels), labels):
+            hint = " — pixels that touch only at a corner belong to different instances (4-connectivity)"
+        elif len(ids) < count and len(set(zip(expected[labels != 0].tolist(), got[labels != 0].tolist()))) == count:
+            hint = " — regions of different classes share ids: keep counting from where the previous class stopped"
+        raise CheckFailed(f"{what}: you found {len(ids)} instances, expected {count}{hint}")
+    if ids != list(range(1, count + 1)):
+        raise CheckFailed(f"{what}: number the {count} instances 1…{count} (each id once), got ids {ids[:8]}")
+    if not _same_partition(got, expected, labels):
+        raise CheckFailed(f"{what}: your instances do not match the connected regions of each class — a region got "
+                          "two ids, or two regions share one")
+
+
+def _same_partition(got: np.ndarray, reference: np.ndarray, labels: np.ndarray) -> bool:
+    """The same regions of foreground pixels, whatever the numbering: a one-to-one map between the ids."""
+    pairs = set(zip(reference[labels != 0].tolist(), got[labels != 0].tolist()))
+    return len(pairs) == len({a for a, _ in pairs}) == len({b for _, b in pairs})
+
+
+def _reference_instances_8(labels: np.ndarray) -> np.ndarray:
+    """Instances with 8-connectivity (regions that touch at a corner merge): a typical mistake's answer."""
+    instances, count = np.zeros(labels.shape, dtype=np.int64), 0
+    for cls in sorted(set(labels.ravel().tolist()) - {0}):
+        regions, found = ndimage.label(labels == cls, structure=np.ones((3, 3)))
+        instances = np.where(regions > 0, regions + count, instances)
+        count += found
+    return instances
+
+
+def check_semantic_to_instances(fn):
+    """``fn(label_map) -> H×W ids``: each 4-connected region of one non-background class is an instance 1…K."""
+    def hand_made(fn):
+        separate = torch.zeros(4, 9, dtype=torch.long)
+        separate[1:3, 1:3], separate[1:3, 5:8] = 1, 2
+        _expect_instances(fn, separate, "two separate squares of classes 1 and 2")
+        touching = torch.zeros(6, 8, dtype=torch.long)
+        touching[1:5, 1:4], touching[1:5, 4:7] = 1, 2  # two squares of different classes side by side
+        _expect_instances(fn, touching, "two touching squares of classes 1 and 2")
+        same = touching.clamp(max=1)
+        _expect_instances(fn, same, "two touching squares of the same class (one region)")
+        apart = torch.zeros(5, 9, dtype=torch.long)
+        apart[1:3, 1:3], apart[2:4, 5:8] = 3, 3
+        _expect_instances(fn, apart, "two separate squares of class 3")
+        _expect_instances(fn, torch.eye(4, dtype=torch.long) * 2, "a diagonal line (pixels touching at corners)")
+        ring = torch.full((7, 7), 1)
+        ring[0, :], ring[:, 0] = 0, 0
+        ring[2:5, 2:5] = torch.tensor([[0, 0, 0], [0, 2, 0], [0, 0, 0]])
+        _expect_instances(fn, ring, "a ring of class 1 around a background hole with a class-2 dot")
+        _expect_instances(fn, torch.zeros(4, 5, dtype=torch.long), "an all-background map (no instances)")
+        _expect_instances(fn, torch.tensor([[7]]), "a 1×1 map of class 7")
+        _expect_instances(fn, torch.tensor([[5, 5, 0, 9, 9, 0, 5]], dtype=torch.uint8),
+                          "a 1×7 uint8 map with classes 5 and 9")
+
+    def random(fn):
         generator = torch.Generator().manual_seed(0)
-        targets = torch.randint(0, 4, (6, 16, 16), generator=generator)
-        predictions = torch.where(torch.rand(6, 16, 16, generator=generator) < 0.6, targets,
-                                  torch.randint(0, 4, (6, 16, 16), generator=generator))
-        _expect_iou(fn, predictions, targets, 4, "for 4 classes")
+        for shape, n_classes, dtype in (((16, 16), 3, torch.long), ((9, 23), 5, torch.int32), ((12, 7), 2, torch.uint8)):
+            coarse = torch.randint(0, n_classes, (shape[0] // 2 + 1, shape[1] // 2 + 1), generator=generator)
+            blobs = coarse.repeat_interleave(2, 0).repeat_interleave(2, 1)[: shape[0], : shape[1]]
+            speckle = torch.randint(0, n_classes, shape, generator=generator)
+            label_map = torch.where(torch.rand(shape, generator=generator) < 0.15, speckle, blobs).to(dtype)
+            _expect_instances(fn, label_map, f"a random {shape[0]}×{shape[1]} {dtype} map with {n_classes} classes")
 
-    def absent_classes(fn):
-        generator = torch.Generator().manual_seed(1)
-        targets = torch.randint(0, 3, (3, 8, 8), generator=generator)  # classes 0..2 only
-        predictions = torch.where(torch.rand(3, 8, 8, generator=generator) < 0.7, targets,
-                                  torch.randint(0, 5, (3, 8, 8), generator=generator))  # some wrongly 3 or 4
-        _expect_iou(fn, predictions, targets, 7, "with num_classes=7 when only classes 0..4 occur")
-        one = torch.zeros(1, 2, 3, dtype=torch.long)
-        _expect_iou(fn, one, one, 3, "for maps that are all class 0 (num_classes=3)")
-
-    return run_checks("per_class_iou", fn, [("random label maps vs torchmetrics", against_torchmetrics),
-                                            ("classes that never occur", absent_classes)])
+    return run_checks("semantic_to_instances", fn, [("hand-made maps vs scipy.ndimage.label", hand_made),
+                                                    ("random maps", random)])
 
 
 def _randomise(convs, norms, generator) -> None:

@@ -1,17 +1,13 @@
-"""Checkers for chapter 05's exercises (GAN discriminator loss, WGAN-GP gradient penalty, DDPM q_sample).
+"""Checkers for chapter 05's exercises (DDPM q_sample, a DDIM step with η, the kernel distance of KID).
 
-The losses must keep their autograd graph (their gradients are compared with the reference's); the
-gradient penalty is checked at the points where the student evaluated the critic, with critics whose
-gradient changes from place to place, so skipping the interpolation or one ratio for the batch shows.
+q_sample and the DDIM step are compared with diffusers' schedulers (``add_noise``, ``DDIMScheduler.step``
+with the same noise) and with float64 formulas on other schedules, skips and dtypes; the kernel distance
+with torchmetrics' ``poly_mmd`` for equal set sizes and an independent float64 estimate for unequal ones.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from ..checks import (
     CheckFailed,
@@ -24,169 +20,6 @@ from ..checks import (
     expect_type,
     run_checks,
 )
-
-
-def _bce_loss(real, fake):
-    return (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
-            + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
-
-
-def check_discriminator_loss(fn):
-    """``fn(real_logits, fake_logits) -> scalar``: BCE with "real → 1" and "fake → 0", each averaged over its batch."""
-    def against_bce(fn):
-        generator = torch.Generator().manual_seed(0)
-        real, fake = torch.randn(16, generator=generator) * 3, torch.randn(16, generator=generator) * 3 - 1
-        got = call(fn, real, fake)
-        expect_type(got, torch.Tensor, "the loss")
-        expect_shape(got, (), "the loss (a scalar)")
-        expected = _bce_loss(real, fake)
-        if not abs(float(got) - float(expected)) <= 1e-4:  # NaN fails too
-            candidates = [
-                (_bce_loss(fake, real), " — the targets are swapped: real logits should go to 1, fake ones to 0"),
-                (F.binary_cross_entropy_with_logits(real, torch.ones_like(real)), " — the fake batch's term is missing"),
-                (expected / 2, " — sum the two terms, do not average them"),
-                (F.binary_cross_entropy(real.clamp(0, 1), torch.ones_like(real))
-                 + F.binary_cross_entropy(fake.clamp(0, 1), torch.zeros_like(fake)),
-                 " — the inputs are logits: use binary_cross_entropy_with_logits (or apply a sigmoid first)")]
-            hint = next((h for value, h in candidates if abs(float(got) - float(value)) < 1e-4), "")
-            raise CheckFailed(f"your loss is {float(got):.4f}, expected {float(expected):.4f}{hint}")
-        equilibrium = call(fn, torch.zeros(4), torch.zeros(4))
-        expect_close(float(equilibrium), 2 * math.log(2), "the loss when D says 1/2 to everything")
-
-    def unequal_batches(fn):
-        generator = torch.Generator().manual_seed(1)
-        for n_real, n_fake, dtype in ((12, 4, torch.float32), (3, 9, torch.float64), (1, 5, torch.float32)):
-            real = torch.randn(n_real, generator=generator, dtype=dtype) * 2 + 1
-            fake = torch.randn(n_fake, generator=generator, dtype=dtype) * 2 - 1
-            got = call(fn, real, fake)
-            expect_float_tensor(got, "the loss")
-            expect_close(got.reshape(()) if got.numel() == 1 else got, _bce_loss(real.double(), fake.double()),
-                         f"the loss for {n_real} real and {n_fake} fake {dtype} logits (each batch's own mean, "
-                         "then summed)", atol=1e-5)
-
-    def gradients(fn):
-        generator = torch.Generator().manual_seed(2)
-        real = (torch.randn(6, generator=generator) * 2).requires_grad_()
-        fake = (torch.randn(4, generator=generator) * 2).requires_grad_()
-        got = fn(real, fake)
-        if not isinstance(got, torch.Tensor) or not got.requires_grad:
-            raise CheckFailed("the loss has no autograd graph (avoid .item(), NumPy or torch.tensor(...) on a "
-                              "value): the discriminator cannot learn from it")
-        got.backward()
-        reference_real, reference_fake = real.detach().requires_grad_(), fake.detach().requires_grad_()
-        _bce_loss(reference_real, reference_fake).backward()
-        if real.grad is None or fake.grad is None:
-            raise CheckFailed("no gradient reaches the real or the fake logits")
-        expect_close(real.grad, reference_real.grad, "the gradient w.r.t. the real logits", atol=1e-6)
-        expect_close(fake.grad, reference_fake.grad, "the gradient w.r.t. the fake logits", atol=1e-6)
-
-    return run_checks("discriminator_loss", fn, [("random logits vs BCE with logits", against_bce),
-                                                 ("batches of different sizes and dtypes", unequal_batches),
-                                                 ("gradients reach both batches", gradients)])
-
-
-class _LinearCritic(nn.Module):
-    def __init__(self, weight):
-        super().__init__()
-        self.weight = nn.Parameter(torch.tensor(weight))
-
-    def forward(self, x):
-        return x.flatten(1) @ self.weight
-
-
-class _RecordingCritic(nn.Module):
-    """critic(x) = Σ w·x² / 2 per sample (gradient w·x: it depends on where it is taken); records its inputs."""
-
-    def __init__(self, shape, generator):
-        super().__init__()
-        self.weight = nn.Parameter(torch.rand(shape, generator=generator) + 0.5)
-        self.inputs: list[torch.Tensor] = []
-
-    def forward(self, x):
-        self.inputs.append(x.detach().clone())
-        return 0.5 * (self.weight * x.square()).flatten(1).sum(dim=1)
-
-
-def _penalty_at(critic, points: torch.Tensor) -> torch.Tensor:
-    gradients = critic.weight.detach().double() * points.double()
-    return ((gradients.flatten(1).norm(dim=1) - 1) ** 2).mean()
-
-
-def _mixing_ratios(points, real, fake) -> torch.Tensor:
-    """Each x̂_i as real_i·m_i + fake_i·(1 − m_i): the ratios m_i, or a failure when x̂_i is off that segment."""
-    direction = (real - fake).double().flatten(1)
-    offset = (points.double() - fake.double()).flatten(1)
-    ratios = (offset * direction).sum(1) / direction.square().sum(1)
-    residual = (offset - ratios[:, None] * direction).abs().max()
-    if residual > 1e-4:
-        raise CheckFailed("the critic was evaluated at points that are not between each real sample and its fake "
-                          "partner: x̂ = ε·real + (1 − ε)·fake, with ε of shape (N, 1, 1, 1) so it broadcasts")
-    return ratios
-
-
-def check_gradient_penalty(fn):
-    """``fn(critic, real, fake) -> scalar``: mean over samples of (‖∇ₓ critic(x̂)‖₂ − 1)² at points x̂ between real and fake."""
-    def linear_critics(fn):
-        for weight, expected in (([0.6, 0.8], 0.0), ([1.2, 1.6], 1.0), ([0.0, 3.0], 4.0)):
-            critic = _LinearCritic(weight)
-            got = call(fn, critic, torch.randn(8, 2), torch.randn(8, 2))
-            expect_type(got, torch.Tensor, "the penalty")
-            expect_shape(got, (), "the penalty (a scalar)")
-            if not abs(float(got.detach()) - expected) <= 1e-4:  # NaN fails too
-                norm = math.hypot(*weight)
-                hint = " — square the distance from 1" if abs(float(got.detach()) - abs(norm - 1)) < 1e-4 else ""
-                if abs(float(got.detach()) - (norm ** 2 - 1) ** 2) < 1e-4:
-                    hint = " — use the gradient's norm, not its squared norm"
-                raise CheckFailed(f"a linear critic with slope {norm:g} has penalty (|{norm:g}| − 1)² = {expected:g}; "
-                                  f"yours gives {float(got.detach()):.4f}{hint}")
-
-    def per_sample_norms(fn):
-        critic = lambda x: 0.5 * x.flatten(1).square().sum(dim=1)  # gradient = x itself
-        points = torch.tensor([[0.3, 0.4], [3.0, 0.0]])  # norms 0.5 and 3; real = fake, so x̂ = the points
-        got = call(fn, critic, points, points.clone())
-        expected = ((0.5 - 1) ** 2 + (3 - 1) ** 2) / 2
-        if not abs(float(got.detach()) - expected) <= 1e-4:  # NaN fails too
-            raise CheckFailed(f"for gradients of norm 0.5 and 3 the penalty is {expected}, yours gives {float(got.detach()):.4f}"
-                              " — take the norm of each sample's gradient, then average the squared distances")
-
-    def interpolation(fn):
-        generator = torch.Generator().manual_seed(3)
-        for shape in ((64, 3), (48, 2, 3, 3)):
-            critic = _RecordingCritic(shape[1:], generator)
-            real = torch.randn(shape, generator=generator) * 0.7
-            fake = torch.randn(shape, generator=generator) * 0.7 + 0.5
-            got = call(fn, critic, real, fake)
-            expect_type(got, torch.Tensor, "the penalty")
-            if not critic.inputs or critic.inputs[-1].shape != real.shape:
-                raise CheckFailed(f"call the critic once on the batch of mixed points x̂ (shape {tuple(real.shape)})")
-            points = critic.inputs[-1]
-            ratios = _mixing_ratios(points, real, fake)
-            if ratios.min() < -1e-6 or ratios.max() > 1 + 1e-6:
-                raise CheckFailed(f"mixing ratios should lie in [0, 1], yours range over {ratios.min():.3f}…{ratios.max():.3f}")
-            if ratios.max() - ratios.min() < 1e-6:
-                where = ("the real samples themselves" if abs(ratios[0] - 1) < 1e-6 else
-                         "the fake samples themselves" if abs(ratios[0]) < 1e-6 else f"one ratio {ratios[0]:.3f}")
-                raise CheckFailed(f"every sample was mixed with {where}: draw a random ratio per sample, "
-                                  "torch.rand(N, 1, …)")
-            if ratios.min() > 0.25 or ratios.max() < 0.75:
-                raise CheckFailed(f"the ratios of {len(ratios)} samples span only {ratios.min():.2f}…{ratios.max():.2f}: "
-                                  "draw them uniformly from [0, 1] (torch.rand)")
-            expect_close(got, _penalty_at(critic, points), f"the penalty at your points x̂ for inputs of shape {shape} "
-                         "(the norm over all of a sample's values, then the mean over samples)", atol=1e-5)
-
-    def differentiable(fn):
-        critic = _LinearCritic([1.2, 1.6])
-        penalty = fn(critic, torch.randn(4, 2), torch.randn(4, 2))
-        if not penalty.requires_grad:
-            raise CheckFailed("the penalty has no gradient w.r.t. the critic's weights: "
-                              "call torch.autograd.grad(..., create_graph=True)")
-        penalty.backward()
-        expected = 2 * (2.0 - 1) * torch.tensor([1.2, 1.6]) / 2.0
-        expect_close(critic.weight.grad, expected, "the penalty's gradient w.r.t. the critic's weights")
-
-    return run_checks("gradient_penalty", fn, [("linear critics", linear_critics), ("a norm per sample", per_sample_norms),
-                                               ("random points between real and fake", interpolation),
-                                               ("backpropagates into the critic", differentiable)])
 
 
 def _reference_q_sample(x0, t, noise, alpha_bars):
@@ -230,3 +63,135 @@ def check_q_sample(fn):
 
     return run_checks("q_sample", fn, [("six timesteps vs DDPMScheduler.add_noise", against_diffusers),
                                        ("other shapes, dtypes and schedules", other_shapes_and_dtypes)])
+
+
+def _reference_ddim(x_t, eps, t, t_prev, alpha_bars, eta, noise, sigma_in_direction=True):
+    """Song et al.'s eq. (12) in float64, written independently of the solution."""
+    bars = as_double(alpha_bars)
+    a_t, a_prev = bars[t], (bars[t_prev] if t_prev >= 0 else torch.tensor(1.0, dtype=torch.float64))
+    x_t, eps, noise = as_double(x_t), as_double(eps), as_double(noise)
+    x0 = (x_t - torch.sqrt(1 - a_t) * eps) / torch.sqrt(a_t)
+    # The clamps never act on a valid step (t_prev < t); they let the hints evaluate a wrapped-around ᾱ.
+    sigma = eta * torch.sqrt((1 - a_prev) / (1 - a_t)) * torch.sqrt((1 - a_t / a_prev).clamp(min=0))
+    direction = torch.sqrt((1 - a_prev - (sigma ** 2 if sigma_in_direction else 0)).clamp(min=0)) * eps
+    return torch.sqrt(a_prev) * x0 + direction + sigma * noise
+
+
+def _expect_ddim(fn, x_t, eps, t, t_prev, alpha_bars, eta, noise, expected, what):
+    got = call(fn, x_t, eps, t, t_prev, alpha_bars, eta, noise)
+    expect_float_tensor(got, f"x_prev {what}")
+    expect_shape(got, tuple(x_t.shape), f"x_prev {what}")
+    if close(got, expected, atol=1e-4, rtol=1e-4):
+        return
+    hint = ""
+    if t_prev < 0 and close(got, _reference_ddim(x_t, eps, t, len(alpha_bars) + t_prev, alpha_bars, eta, noise),
+                            atol=1e-4):
+        hint = (" — t_prev < 0 is the step to the clean image, where ᾱ = 1; alpha_bars[t_prev] wraps around to the "
+                "last (noisiest) entry")
+    elif eta and close(got, _reference_ddim(x_t, eps, t, t_prev, alpha_bars, eta, noise, sigma_in_direction=False),
+                       atol=1e-4):
+        hint = " — the noise σ adds must be taken out of ε̂'s direction: its weight is √(1 − ᾱ_prev − σ²)"
+    try:
+        expect_close(got, expected, f"x_prev {what}", atol=1e-4, rtol=1e-4)
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure}{hint}") from None
+
+
+def check_ddim_step(fn):
+    """``fn(x_t, eps, t, t_prev, alpha_bars, eta, noise) -> x_prev``: √ᾱ'·x̂0 + √(1−ᾱ'−σ²)·ε̂ + σ·noise."""
+    def against_diffusers(fn):
+        from diffusers import DDIMScheduler
+
+        scheduler = DDIMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", clip_sample=False,
+                                  set_alpha_to_one=True)
+        scheduler.set_timesteps(50)  # steps of 20: t → t − 20, and 0 → the clean image
+        generator = torch.Generator().manual_seed(0)
+        for t, eta in ((980, 0.0), (500, 0.0), (500, 1.0), (260, 0.4), (20, 0.7), (0, 0.0), (0, 1.0)):
+            x_t = torch.randn(3, 1, 6, 6, generator=generator)
+            eps = torch.randn(3, 1, 6, 6, generator=generator)
+            noise = torch.randn(3, 1, 6, 6, generator=generator)
+            expected = scheduler.step(eps, t, x_t, eta=eta, variance_noise=noise).prev_sample
+            _expect_ddim(fn, x_t, eps, t, t - 20, scheduler.alphas_cumprod.clone(), eta, noise, expected,
+                         f"for t = {t} → {t - 20}, η = {eta} (vs DDIMScheduler.step)")
+
+    def other_schedules(fn):
+        generator = torch.Generator().manual_seed(1)
+        alpha_bars = torch.cumprod(1 - torch.linspace(1e-4, 0.02, 1000, dtype=torch.float64), 0)
+        for shape, dtype, t, t_prev, eta in (((5, 7), torch.float64, 999, 700, 0.3), ((2, 3, 4, 4), torch.float32, 301, 0, 1.0),
+                                             ((4,), torch.float64, 40, -1, 0.6), ((1, 2, 3), torch.float32, 10, 9, 1.0)):
+            x_t, eps, noise = (torch.randn(shape, generator=generator, dtype=dtype) for _ in range(3))
+            bars = alpha_bars.to(dtype)
+            _expect_ddim(fn, x_t, eps, t, t_prev, bars, eta, noise, _reference_ddim(x_t, eps, t, t_prev, bars, eta, noise),
+                         f"for a linear schedule, x_t of shape {shape} ({dtype}), t = {t} → {t_prev}, η = {eta}")
+
+    def deterministic(fn):
+        generator = torch.Generator().manual_seed(2)
+        alpha_bars = torch.cumprod(1 - torch.linspace(1e-4, 0.02, 100), 0)
+        x_t, eps = torch.randn(2, 5, generator=generator), torch.randn(2, 5, generator=generator)
+        first = call(fn, x_t, eps, 60, 30, alpha_bars, 0.0, torch.randn(2, 5, generator=generator))
+        second = call(fn, x_t, eps, 60, 30, alpha_bars, 0.0, torch.randn(2, 5, generator=generator) * 5)
+        if not close(first, second, atol=1e-6):
+            raise CheckFailed("with η = 0 the step must not depend on the noise: σ = 0")
+
+    return run_checks("ddim_step", fn, [("seven steps vs DDIMScheduler.step", against_diffusers),
+                                        ("other schedules, skips, shapes and dtypes", other_schedules),
+                                        ("η = 0 is deterministic", deterministic)])
+
+
+def _reference_kernel_distance(a, b, degree: int = 3, coef: float = 1.0) -> float:
+    """The unbiased estimate, pair by pair over i ≠ j, in float64 (independent of the solution's matrices)."""
+    a, b = as_double(a), as_double(b)
+    kernel = lambda x, y: (x @ y.T / a.shape[1] + coef) ** degree
+    m, n = len(a), len(b)
+    off_a = ~torch.eye(m, dtype=torch.bool)
+    off_b = ~torch.eye(n, dtype=torch.bool)
+    return float(kernel(a, a)[off_a].mean() + kernel(b, b)[off_b].mean() - 2 * kernel(a, b).mean())
+
+
+def _expect_kernel_distance(fn, a, b, expected: float, what: str, **options) -> None:
+    got = call(fn, a, b, **options)
+    if isinstance(got, torch.Tensor) and got.numel() == 1 and got.ndim == 0:
+        got = got.item()
+    expect_type(got, float, f"the kernel distance {what}")
+    if abs(got - expected) <= 1e-6 + 1e-5 * abs(expected):
+        return
+    degree, coef = options.get("degree", 3), options.get("coef", 1.0)
+    d, hint = a.shape[1], ""
+    biased = float(((as_double(a) @ as_double(a).T / d + coef) ** degree).mean()
+                   + ((as_double(b) @ as_double(b).T / d + coef) ** degree).mean()
+                   - 2 * ((as_double(a) @ as_double(b).T / d + coef) ** degree).mean())
+    if abs(got - biased) <= 1e-6 + 1e-5 * abs(biased):
+        hint = " — leave out the pairs (x, x): with them the estimate is biased upwards"
+    raise CheckFailed(f"your kernel distance {what} is {got:.6g}, expected {expected:.6g}{hint}")
+
+
+def check_kernel_distance(fn):
+    """``fn(features_a, features_b, degree=3, coef=1.0) -> float``: unbiased MMD² with (x·y/d + coef)^degree."""
+    def hand_made(fn):
+        basis = torch.eye(2)
+        _expect_kernel_distance(fn, basis, basis.clone(), -2.375,
+                                "of the set {e1, e2} with itself (unbiased, so it can be below 0)")
+        _expect_kernel_distance(fn, torch.zeros(3, 4), torch.zeros(2, 4), 0.0, "of two sets of zero vectors")
+
+    def against_torchmetrics(fn):
+        from torchmetrics.image.kid import poly_mmd
+
+        generator = torch.Generator().manual_seed(0)
+        for n, d, shift in ((20, 8, 0.5), (6, 3, 0.0), (50, 16, 1.5)):
+            a = torch.randn(n, d, generator=generator)
+            b = torch.randn(n, d, generator=generator) + shift
+            _expect_kernel_distance(fn, a, b, float(poly_mmd(a.double(), b.double())),
+                                    f"of two sets of {n} {d}-D features (vs torchmetrics' poly_mmd)")
+
+    def unequal_sizes_and_options(fn):
+        generator = torch.Generator().manual_seed(1)
+        for m, n, d, dtype, options in ((7, 12, 5, torch.float32, {}), (15, 4, 6, torch.float64, {"degree": 2}),
+                                        (9, 9, 3, torch.float64, {"coef": 0.5}),
+                                        (2, 3, 4, torch.float32, {"degree": 1, "coef": 2.0})):
+            a = torch.randn(m, d, generator=generator, dtype=dtype)
+            b = torch.randn(n, d, generator=generator, dtype=dtype) * 1.3 + 0.2
+            _expect_kernel_distance(fn, a, b, _reference_kernel_distance(a, b, **options),
+                                    f"of {m} and {n} {d}-D {dtype} features with {options or 'the defaults'}", **options)
+
+    return run_checks("kernel_distance", fn, [("hand-made sets", hand_made), ("vs torchmetrics", against_torchmetrics),
+                                              ("unequal sizes, dtypes, degree and coef", unequal_sizes_and_options)])

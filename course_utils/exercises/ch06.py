@@ -1,7 +1,11 @@
-"""Checkers for chapter 06's exercises (scaled dot-product attention, patchify, a pre-norm transformer block)."""
+"""Checkers for chapter 06's exercises (scaled dot-product attention, resampling position embeddings,
+Swin's relative position index), each against the library function that does the same (F.sdpa, timm)."""
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -89,111 +93,109 @@ def check_attention(fn):
                                         ("other shapes, dtypes and broadcast masks", other_shapes)])
 
 
-def check_patchify(fn):
-    """``fn(images, patch_size) -> N × (H/p · W/p) × (p·p·C)``, patches in raster order, values in (p1 p2 c) order."""
-    def against_einops(fn):
-        from einops import rearrange
+def _expect_resampled(fn, pos_embed, new_grid, prefix, what: str) -> torch.Tensor:
+    from timm.layers import resample_abs_pos_embed
 
+    args = (pos_embed, new_grid) if prefix is None else (pos_embed, new_grid, prefix)
+    got = call(fn, *args)
+    prefix = 1 if prefix is None else prefix
+    expected = resample_abs_pos_embed(pos_embed.detach(), list(new_grid), num_prefix_tokens=prefix,
+                                      interpolation="bicubic", antialias=False)
+    expect_type(got, torch.Tensor, f"the resampled embedding {what}")
+    shape = (1, prefix + new_grid[0] * new_grid[1], pos_embed.shape[-1])
+    if tuple(got.shape) != shape:
+        raise CheckFailed(f"{what}: the resampled embedding has shape {tuple(got.shape)}, expected {shape} "
+                          f"({prefix} prefix token(s) + {new_grid[0]}×{new_grid[1]} grid positions)")
+    if not close(got[:, :prefix], pos_embed[:, :prefix], atol=0, rtol=0):
+        raise CheckFailed(f"{what}: the {prefix} prefix token(s) ([CLS], …) must come first and stay unchanged — "
+                          "they have no place on the grid")
+    if not close(got, expected, atol=1e-5):
+        grid = pos_embed[:, prefix:]
+        side = math.isqrt(grid.shape[1])
+        raw = F.interpolate(grid.reshape(1, -1, side, side).float(), size=new_grid, mode="bicubic", align_corners=False)
+        hint = ""
+        if raw.numel() == got[:, prefix:].numel() and close(got[:, prefix:].reshape(raw.shape), raw, atol=1e-5):
+            hint = (" — reshaping 1 × g² × D straight to 1 × D × g × g mixes up tokens and dimensions: make the grid "
+                    "1 × g × g × D first, then move D to the channels")
+        elif new_grid[0] != new_grid[1] and close(
+                got, resample_abs_pos_embed(pos_embed.detach(), [new_grid[1], new_grid[0]], num_prefix_tokens=prefix,
+                                            antialias=False).reshape(got.shape), atol=1e-5):
+            hint = " — height and width are swapped: new_grid is (rows, columns)"
+        try:
+            expect_close(got, expected, f"the resampled embedding {what} (vs timm's resample_abs_pos_embed)", atol=1e-5)
+        except CheckFailed as failure:
+            raise CheckFailed(f"{failure}{hint}") from None
+    return got
+
+
+def check_resample_pos_embed(fn):
+    """``fn(pos_embed, new_grid, num_prefix_tokens=1)``: bicubic resize of a ViT's grid of position embeddings."""
+    def against_timm(fn):
         generator = torch.Generator().manual_seed(0)
-        images = torch.randn(2, 3, 8, 12, generator=generator)
-        got = call(fn, images, 4)
-        expect_type(got, torch.Tensor, "the patches")
-        expect_shape(got, (2, 6, 48), "the patches of a 2×3×8×12 batch with p = 4 (6 patches of 4·4·3 values)")
-        expected = rearrange(images, "b c (h p1) (w p2) -> b (h w) (p1 p2 c)", p1=4, p2=4)
-        if torch.equal(got, expected):
-            return
-        channels_first = rearrange(images, "b c (h p1) (w p2) -> b (h w) (c p1 p2)", p1=4, p2=4)
-        column_major = rearrange(images, "b c (h p1) (w p2) -> b (w h) (p1 p2 c)", p1=4, p2=4)
-        if torch.equal(got, channels_first):
-            raise CheckFailed("each patch is flattened channel-first (c p1 p2); ViT's convention, which the "
-                              "Conv2d weights map onto in this chapter, is (p1 p2 c): permute the channels last")
-        if torch.equal(got, column_major):
-            raise CheckFailed("the patches go column by column; number them row by row (raster order)")
-        if torch.equal(got, images.reshape(2, 3, -1, 16).permute(0, 2, 3, 1).reshape(2, 6, 48)):
-            raise CheckFailed("a plain reshape takes 16 consecutive pixels of a row, not a 4×4 square: "
-                              "split H and W into (h, p) and (w, p) first, then permute")
-        raise CheckFailed("the patches differ from rearrange(x, 'b c (h p1) (w p2) -> b (h w) (p1 p2 c)')")
+        _expect_resampled(fn, torch.randn(1, 1 + 16, 8, generator=generator), (6, 6), None,
+                          "for a 4×4 grid with [CLS] → 6×6")
+        _expect_resampled(fn, torch.randn(1, 2 + 49, 6, generator=generator), (3, 5), 2,
+                          "for a 7×7 grid with 2 prefix tokens (DeiT's [CLS] and [DIST]) → 3×5")
+        _expect_resampled(fn, torch.randn(1, 9, 4, generator=generator, dtype=torch.float64), (5, 2), 0,
+                          "for a 3×3 grid without prefix tokens, float64 → 5×2")
+        same = torch.randn(1, 1 + 25, 5, generator=generator)
+        got = _expect_resampled(fn, same, (5, 5), 1, "for a 5×5 grid resized to 5×5")
+        expect_close(got, same, "a 5×5 grid resized to 5×5 (bicubic at the same size changes nothing)", atol=1e-5)
 
-    def other_sizes(fn):
-        from einops import rearrange
+    def smooth_grid(fn):
+        rows, cols = torch.meshgrid(torch.arange(4.0), torch.arange(4.0), indexing="ij")
+        ramp = torch.stack([rows, cols, rows * cols], -1).reshape(1, 16, 3)  # dimension 0 = row, 1 = column
+        cls = torch.full((1, 1, 3), -7.0)
+        _expect_resampled(fn, torch.cat([cls, ramp], 1), (8, 2), None, "for row and column ramps on a 4×4 grid → 8×2")
 
+    def gradients(fn):
         generator = torch.Generator().manual_seed(1)
-        for shape, p, dtype in (((1, 1, 6, 6), 3, torch.float32), ((3, 4, 4, 8), 2, torch.float64),
-                                ((2, 2, 5, 5), 5, torch.float32), ((1, 3, 2, 3), 1, torch.float32)):
-            images = torch.randn(shape, generator=generator, dtype=dtype)
-            expected = rearrange(images, "b c (h p1) (w p2) -> b (h w) (p1 p2 c)", p1=p, p2=p)
-            expect_close(call(fn, images, p), expected, f"the patches of a {'×'.join(map(str, shape))} batch with "
-                         f"p = {p}", atol=0)
+        pos_embed = torch.randn(1, 1 + 9, 4, generator=generator).requires_grad_(True)
+        out = fn(pos_embed, (4, 6))
+        if not isinstance(out, torch.Tensor) or not out.requires_grad:
+            raise CheckFailed("the result has no autograd graph: the resampled embedding is fine-tuned as a parameter, "
+                              "so build it from pos_embed with differentiable operations")
+        weights = torch.randn(out.shape, generator=generator)
+        (out * weights).sum().backward()
+        from timm.layers import resample_abs_pos_embed
 
-    def bad_size(fn):
-        for shape, side in (((1, 1, 8, 10), "10 is not a multiple of 4"), ((1, 2, 6, 8), "6 is not a multiple of 4")):
-            try:
-                fn(torch.zeros(shape), 4)
-            except (ValueError, AssertionError):
+        reference = pos_embed.detach().clone().requires_grad_(True)
+        (resample_abs_pos_embed(reference, [4, 6], antialias=False) * weights).sum().backward()
+        expect_close(pos_embed.grad, reference.grad, "the gradient w.r.t. pos_embed", atol=1e-5)
+
+    return run_checks("resample_pos_embed", fn, [("vs timm's resample_abs_pos_embed", against_timm),
+                                                 ("a smooth grid, non-square target", smooth_grid),
+                                                 ("gradients reach pos_embed", gradients)])
+
+
+def check_relative_position_index(fn):
+    """``fn(window_h, window_w) -> (Wh·Ww) × (Wh·Ww)``: Swin's index into the (2Wh−1)(2Ww−1) bias table."""
+    def against_timm(fn):
+        from timm.models.swin_transformer import get_relative_position_index
+
+        for window_h, window_w in ((1, 1), (2, 2), (2, 3), (3, 2), (4, 1), (7, 7)):
+            got = call(fn, window_h, window_w)
+            if not isinstance(got, (torch.Tensor, np.ndarray)):
+                raise CheckFailed(f"return a tensor (or NumPy array) of indices, got {type(got).__name__}")
+            got = torch.as_tensor(got)
+            what = f"the index for a {window_h}×{window_w} window"
+            tokens = window_h * window_w
+            expect_shape(got, (tokens, tokens), what)
+            if got.dtype.is_floating_point or got.dtype == torch.bool or got.dtype.is_complex:
+                raise CheckFailed(f"{what}: indices must be integers (they index the bias table), got {got.dtype}")
+            expected = get_relative_position_index(window_h, window_w)
+            if torch.equal(got.long(), expected):
                 continue
-            except Exception as error:  # noqa: BLE001 - any other error type is still a fail with a reason
-                raise CheckFailed(f"a {shape[2]}×{shape[3]} image with p = 4 raised {type(error).__name__}; raise a "
-                                  "ValueError that says the size is not divisible") from None
-            raise CheckFailed(f"a {shape[2]}×{shape[3]} image cannot be cut into 4×4 patches ({side}): "
-                              "raise a ValueError instead of returning")
+            hint = ""
+            if torch.equal(got.long(), expected.T):
+                hint = " — the offset is token i's position minus token j's, not j − i"
+            elif got.min() < 0:
+                hint = " — shift each offset by (window − 1) so that indices start at 0"
+            elif got.max() >= (2 * window_h - 1) * (2 * window_w - 1):
+                hint = f" — indices must stay below the table size (2·{window_h} − 1)(2·{window_w} − 1)"
+            mismatch = (got.long() != expected).nonzero()[0].tolist()
+            raise CheckFailed(f"{what}: entry {tuple(mismatch)} is {int(got[tuple(mismatch)])}, expected "
+                              f"{int(expected[tuple(mismatch)])}{hint}")
 
-    return run_checks("patchify", fn, [("vs einops", against_einops), ("other sizes, p = 1 and p = H", other_sizes),
-                                       ("size not divisible by p", bad_size)])
+    return run_checks("relative_position_index", fn, [("windows 1×1 … 7×7, square and not, vs timm", against_timm)])
 
-
-def _forbidden_forward(*args, **kwargs):
-    raise CheckFailed("you called block(tokens) itself; compute the output from block.norm1, block.attn, "
-                      "block.norm2 and block.mlp")
-
-
-def _random_block(dim: int, heads: int, seed: int, dtype=torch.float32):
-    from ..vit import TransformerBlock
-
-    torch.manual_seed(seed)
-    block = TransformerBlock(dim=dim, num_heads=heads).eval().to(dtype)
-    for parameter in block.parameters():  # larger weights, so that a wrong wiring shows clearly
-        torch.nn.init.normal_(parameter, std=0.5)
-    return block, torch.randn(2, 5, dim, dtype=dtype)
-
-
-def check_pre_norm_block(fn):
-    """``fn(tokens, block) -> tokens``: x + attn(norm1(x)), then x + mlp(norm2(x)), with ``block``'s own layers."""
-    def against_block(fn):
-        block, tokens = _random_block(16, 4, seed=0)
-        with torch.no_grad():
-            expected = block(tokens)
-            block.forward = _forbidden_forward  # the exercise is to wire the layers, not to call the block
-            got = call(fn, tokens, block)
-        expect_type(got, torch.Tensor, "the block's output")
-        expect_shape(got, (2, 5, 16), "the block's output")
-        if close(got, expected, atol=1e-4):
-            return
-        with torch.no_grad():
-            after_attention = block.norm1(tokens + block.attn(tokens))
-            post_norm = block.norm2(after_attention + block.mlp(after_attention))
-            no_residual = block.mlp(block.norm2(block.attn(block.norm1(tokens))))
-            middle = tokens + block.attn(block.norm1(tokens))
-            one_norm = middle + block.mlp(block.norm1(middle))
-            attention_only = middle
-        for candidate, hint in (
-                (post_norm, ("this is the original post-norm block (norm after each residual add); ViT normalises "
-                             "*before* each sub-layer: x + attn(norm1(x))")),
-                (no_residual, "the residual connections are missing: add each sub-layer's output back to its input"),
-                (one_norm, "norm1 is used twice; the MLP gets its own LayerNorm, norm2"),
-                (attention_only, "the MLP half is missing: x = x + mlp(norm2(x))")):
-            if close(got, candidate, atol=1e-4):
-                raise CheckFailed(hint)
-        raise CheckFailed(f"your output differs from TransformerBlock's by up to "
-                          f"{(as_double(got) - expected.double()).abs().max():.4f}")
-
-    def other_blocks(fn):
-        for dim, heads, seed, dtype in ((8, 2, 1, torch.float64), (12, 3, 2, torch.float32)):
-            block, tokens = _random_block(dim, heads, seed, dtype)
-            with torch.no_grad():
-                expected = block(tokens)
-                block.forward = _forbidden_forward
-                got = call(fn, tokens, block)
-            expect_close(got, expected, f"the output of a {dtype} block of width {dim} with {heads} heads", atol=1e-4)
-
-    return run_checks("pre_norm_block", fn, [("vs course_utils.vit.TransformerBlock", against_block),
-                                             ("other widths and float64", other_blocks)])

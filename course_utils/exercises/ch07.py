@@ -1,4 +1,4 @@
-"""Checkers for chapter 07's exercises (SigLIP's sigmoid loss, zero-shot class embeddings, median rank)."""
+"""Checkers for chapter 07's exercises (SigLIP's loss, zero-shot class embeddings, median rank, mean average precision)."""
 
 from __future__ import annotations
 
@@ -165,3 +165,57 @@ def check_median_rank(fn):
 
     return run_checks("median rank", fn, [("a 5 × 4 similarity table", small_table), ("3 queries, 10 items", gallery_axis),
                                            ("random tables (an odd number of queries)", random)])
+
+
+def _torchmetrics_map(similarity: torch.Tensor, relevant: torch.Tensor) -> float:
+    from torchmetrics.functional.retrieval import retrieval_average_precision
+
+    # torchmetrics counts an item with a score ≤ 0 as never retrieved; AP depends only on the ranking, so shift
+    # each row's scores above 0 first (cosine similarities are often negative)
+    return float(torch.stack([retrieval_average_precision(scores.double() - scores.min().double() + 1, targets.bool())
+                              for scores, targets in zip(similarity, relevant)]).mean())
+
+
+def _expect_map(fn, similarity, relevant, what):
+    got = call(fn, similarity, relevant)
+    if isinstance(got, torch.Tensor):
+        raise CheckFailed("return a Python number (use .item())")
+    if not is_real(got):
+        raise CheckFailed(f"return a number, got {type(got).__name__}")
+    expected = _torchmetrics_map(similarity, relevant)
+    if math.isclose(got, expected, rel_tol=1e-6, abs_tol=1e-9):
+        return
+    hint = ""
+    if math.isclose(got, _torchmetrics_map(-similarity, relevant), rel_tol=1e-6, abs_tol=1e-9):
+        hint = " — that is the ranking from the least similar item: sort by *decreasing* similarity"
+    raise CheckFailed(f"{what}: your mAP is {got:.6g}, expected {expected:.6g}{hint}")
+
+
+def check_mean_average_precision(fn):
+    """``fn(similarity Q×G, relevant Q×G bool) -> float``: mean over queries of average precision (vs torchmetrics)."""
+    def small_table(fn):
+        similarity = torch.tensor([[0.9, 0.8, 0.7, 0.6, 0.5],    # relevant at ranks 1 and 3: (1/1 + 2/3) / 2
+                                   [0.1, 0.5, 0.3, 0.9, 0.2]])   # relevant at ranks 3 and 4: (1/3 + 2/4) / 2
+        relevant = torch.tensor([[True, False, True, False, False], [False, False, True, False, True]])
+        _expect_map(fn, similarity, relevant, "two queries with two relevant items each (mAP = 0.625)")
+        _expect_map(fn, similarity[:1], relevant[:1], "the first query alone (AP = 0.8333)")
+
+    def edge_cases(fn):
+        one_relevant = torch.tensor([[0.2, 0.9, 0.4, 0.1]], dtype=torch.float64)
+        _expect_map(fn, one_relevant, torch.tensor([[True, False, False, False]]),
+                    "one relevant item at rank 3 (AP = 1/3, the reciprocal rank)")
+        _expect_map(fn, one_relevant, torch.tensor([[True, True, True, True]]), "every item relevant (AP = 1)")
+        _expect_map(fn, one_relevant, torch.tensor([[False, True, False, False]]), "the relevant item first (AP = 1)")
+
+    def random(fn):
+        generator = torch.Generator().manual_seed(0)
+        for queries, items, dtype in ((7, 12, torch.float32), (1, 5, torch.float64), (9, 30, torch.float64),
+                                      (5, 3, torch.float32)):
+            similarity = torch.randn(queries, items, generator=generator, dtype=dtype)
+            relevant = torch.rand(queries, items, generator=generator) < 0.3
+            relevant[torch.arange(queries), torch.randint(0, items, (queries,), generator=generator)] = True
+            _expect_map(fn, similarity, relevant, f"{queries} random queries over {items} items ({dtype})")
+
+    return run_checks("mean average precision", fn, [("a 2 × 5 table", small_table),
+                                                     ("one relevant item, all relevant", edge_cases),
+                                                     ("random tables, float32 and float64", random)])

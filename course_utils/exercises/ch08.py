@@ -1,10 +1,9 @@
-"""Checkers for chapter 08's exercises (ONNX export with a dynamic batch, a latency helper, uint8 quantisation)."""
+"""Checkers for chapter 08's exercises (ONNX export with a dynamic batch, uint8 and per-channel int8 quantisation)."""
 
 from __future__ import annotations
 
 import math
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -51,97 +50,6 @@ def check_export_dynamic(fn):
                                   "(call model.eval() before exporting: dropout and BatchNorm behave differently)")
 
     return run_checks("ONNX export with a dynamic batch", fn, [("export, run at batch 1 and 5", exported_file)])
-
-
-class _PlannedClock:
-    """While active, time.perf_counter/time.time (and their _ns forms) advance only by the planned durations.
-
-    So a helper timed with them sees exact durations however busy the machine is; one that holds its own
-    clock function still sees the real ``time.sleep`` of each call.
-    """
-
-    NAMES = ("perf_counter", "perf_counter_ns", "time", "time_ns", "monotonic", "monotonic_ns")
-
-    def __init__(self):
-        self.now = 1000.0
-        self.saved = {}
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-    def _read(self) -> float:
-        self.now += 1e-9  # strictly increasing, as a real clock
-        return self.now
-
-    def __enter__(self):
-        self.saved = {name: getattr(time, name) for name in self.NAMES}
-        for name in self.NAMES:
-            setattr(time, name, (lambda: int(self._read() * 1e9)) if name.endswith("_ns") else self._read)
-        return self
-
-    def __exit__(self, *exc):
-        for name, function in self.saved.items():
-            setattr(time, name, function)
-
-
-def _timed_run(fn, warmup: int, repeats: int, durations: list[float], use_defaults: bool = False):
-    calls = []
-    sleep = time.sleep
-    planned = iter(durations)
-    with _PlannedClock() as clock:
-        def work():
-            calls.append(1)
-            duration = next(planned, 0.0)
-            sleep(duration)
-            clock.advance(duration)
-
-        got = fn(work) if use_defaults else fn(work, warmup, repeats)
-    if not isinstance(got, tuple) or len(got) != 2:
-        raise CheckFailed("return a pair (median_ms, p90_ms)")
-    if len(calls) != warmup + repeats:
-        raise CheckFailed(f"expected {warmup} warm-up + {repeats} timed calls"
-                          + (" (the defaults warmup=3, repeats=20)" if use_defaults else "")
-                          + f", fn was called {len(calls)} times")
-    if not all(is_real(v) for v in got):
-        raise CheckFailed(f"return two numbers, got {[type(v).__name__ for v in got]}")
-    return float(got[0]), float(got[1])
-
-
-def check_measure(fn):
-    """``fn(fn_to_time, warmup, repeats) -> (median_ms, p90_ms)``, warm-up calls untimed."""
-    def sequence(fn):
-        timed = [0.002] * 17 + [0.012] * 2 + [0.030]  # median 2 ms, p90 12 ms, mean 4.4 ms, max 30 ms
-        order = [0, 1, 17, 2, 3, 4, 19, 5, 6, 7, 8, 18, 9, 10, 11, 12, 13, 14, 15, 16]  # not sorted
-        median, p90 = _timed_run(fn, 2, 20, [0.040, 0.040] + [timed[i] for i in order])  # 2 slow warm-up calls
-        if median < 0.5:
-            raise CheckFailed(f"median {median} is far too small: report milliseconds, not seconds")
-        if 3.5 < median < 6:
-            raise CheckFailed(f"{median:.2f} ms looks like the mean (4.4 ms here); the median of these calls is 2 ms")
-        if not 1.5 <= median <= 3.5:
-            raise CheckFailed(f"17 of the 20 timed calls took 2 ms; the median should be near 2 ms, got {median:.2f}")
-        if p90 >= 25:
-            raise CheckFailed(f"p90 = {p90:.1f} ms is the slowest call (or a warm-up call): sort the timed calls and "
-                              "take the value 90 % of the way up (about 12 ms here)")
-        if not 9 <= p90 < 25:
-            raise CheckFailed(f"p90 should be about 12 ms here, got {p90:.2f}")
-
-    def short_sequence(fn):
-        # 1 warm-up call of 30 ms, then 5 timed calls: sorted 1, 2, 3, 4, 9 ms → median 3 ms, p90 between 4 and 9
-        median, p90 = _timed_run(fn, 1, 5, [0.030, 0.003, 0.001, 0.002, 0.009, 0.004])
-        if not 2.4 <= median <= 3.9:
-            raise CheckFailed(f"timed calls of 3, 1, 2, 9 and 4 ms have median 3 ms, got {median:.2f} "
-                              "(use the warmup and repeats arguments)")
-        if not 4 <= p90 <= 10.5:
-            raise CheckFailed(f"timed calls of 3, 1, 2, 9 and 4 ms have a p90 between 4 and 9 ms, got {p90:.2f}")
-
-    def defaults(fn):
-        median, _ = _timed_run(fn, 3, 20, [0.001] * 23, use_defaults=True)
-        if not 0.5 <= median <= 2.5:
-            raise CheckFailed(f"20 timed calls of 1 ms have median 1 ms, got {median:.2f}")
-
-    return run_checks("latency helper", fn, [("2 warm-up + 20 timed calls", sequence),
-                                             ("1 warm-up + 5 timed calls", short_sequence),
-                                             ("the defaults: 3 warm-up + 20 timed calls", defaults)])
 
 
 def _expect_quantized(fn, x: torch.Tensor, what: str):
@@ -205,3 +113,85 @@ def check_quantize_uint8(fn):
 
     return run_checks("uint8 quantisation", fn, [("round trips of seven tensors", round_trip),
                                                  ("an all-zero tensor", all_zeros)])
+
+
+def _onnx_runtime_per_channel(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """ONNX Runtime's own int8 weight quantiser (symmetric, range ±127), applied to each output channel."""
+    from onnx import TensorProto
+    from onnxruntime.quantization.quant_utils import quantize_data
+
+    rows = weight.detach().double().reshape(len(weight), -1).numpy()
+    quantised = [quantize_data(row, TensorProto.INT8, True) for row in rows]
+    q = torch.from_numpy(np.stack([np.asarray(qs, dtype=np.int64) for _, _, qs in quantised])).reshape(weight.shape)
+    return q, torch.tensor([float(scale) for _, scale, _ in quantised], dtype=torch.float64)
+
+
+def _expect_per_channel(fn, weight: torch.Tensor, what: str) -> None:
+    got = call(fn, weight)
+    if not isinstance(got, tuple) or len(got) != 2:
+        raise CheckFailed("return a pair (q, scales)")
+    q, scales = got
+    expect_type(q, torch.Tensor, "q")
+    if q.dtype != torch.int8:
+        hint = " (signed: symmetric weights go from −127 to 127)" if q.dtype == torch.uint8 else ""
+        raise CheckFailed(f"q should be torch.int8, got {q.dtype}{hint}")
+    if q.shape != weight.shape:
+        raise CheckFailed(f"q should have the weight's shape {tuple(weight.shape)}, got {tuple(q.shape)}")
+    if isinstance(scales, np.ndarray):
+        scales = torch.from_numpy(scales)
+    if not isinstance(scales, torch.Tensor) or scales.dtype not in (torch.float32, torch.float64):
+        raise CheckFailed(f"scales should be a float tensor, got {type(scales).__name__}"
+                          + (f" of {scales.dtype}" if isinstance(scales, torch.Tensor) else ""))
+    channels = len(weight)
+    if tuple(scales.shape) != (channels,):
+        raise CheckFailed(f"{what}: scales has shape {tuple(scales.shape)}; expected one scale per output channel, "
+                          f"shape ({channels},)")
+    expected_q, expected_scales = _onnx_runtime_per_channel(weight)
+    scales = scales.detach().double()
+    if not torch.allclose(scales, expected_scales, rtol=1e-6, atol=0):
+        largest = weight.detach().double().abs().reshape(channels, -1).amax(dim=1)
+        if channels > 1 and torch.allclose(scales, torch.full_like(scales, largest.max().item() / 127), rtol=1e-6):
+            hint = " — that is one scale for the whole tensor: take the largest |w| of each channel (dim 0)"
+        elif torch.allclose(scales, largest / 128, rtol=1e-6):
+            hint = " — divide by 127, so that −127·scale and 127·scale are the ends of the symmetric range"
+        else:
+            hint = ""
+        index = int((scales - expected_scales).abs().argmax())
+        raise CheckFailed(f"{what}: the scale of channel {index} is {scales[index].item():.6g}, expected "
+                          f"max|w| / 127 = {expected_scales[index].item():.6g} (1.0 for an all-zero channel){hint}")
+    ratio = weight.detach().double() / expected_scales.view(-1, *[1] * (weight.dim() - 1))
+    at_tie = (ratio - ratio.floor() - 0.5).abs() < 1e-4  # x.5: either neighbour is a right rounding
+    difference = (q.long() - expected_q).abs()
+    wrong = (difference > 1) | ((difference == 1) & ~at_tie)
+    if wrong.any():
+        index = tuple(int(i) for i in wrong.nonzero()[0])
+        hint = ""
+        if torch.equal(q.long(), ratio.trunc().long()):
+            hint = " — .to(torch.int8) truncates toward zero: round to the nearest step first"
+        raise CheckFailed(f"{what}: q{list(index)} is {int(q[index])}, expected round({ratio[index].item():.4f}) = "
+                          f"{int(expected_q[index])}{hint}")
+
+
+def check_quantize_per_channel(fn):
+    """``fn(weight C_out × …) -> (q int8, scales C_out)``: symmetric int8 with one scale per output channel."""
+    def hand_made(fn):
+        conv = torch.tensor([[[[0.5, -1.27, 0.3]]], [[[0.0, 0.02, -0.011]]]])  # 2 × 1 × 1 × 3
+        _expect_per_channel(fn, conv, "a 2-channel conv weight whose channels differ 60-fold in size")
+        linear = torch.tensor([[0.3, -0.9, 0.1], [0.0, 0.0, 0.0], [-2.5, 1.0, 0.2]], dtype=torch.float64)
+        _expect_per_channel(fn, linear, "a 3 × 3 float64 weight with an all-zero channel and a negative largest value")
+        _expect_per_channel(fn, torch.tensor([0.25, -3.0, 0.0, 1e-3]), "a 1-D weight (one value per channel)")
+
+    def random_weights(fn):
+        generator = torch.Generator().manual_seed(0)
+        outlier = torch.randn(16, 32, generator=generator) * 0.05
+        outlier[3] *= 50  # one channel 50× larger: per-tensor scales would flatten the others
+        cases = [(outlier, "a 16 × 32 linear weight with one outlier channel"),
+                 (torch.randn(8, 3, 3, 3, generator=generator, dtype=torch.float64), "an 8 × 3 × 3 × 3 float64 conv weight"),
+                 (torch.randn(1, 5, generator=generator), "a single output channel"),
+                 (torch.randn(6, 1, generator=generator), "one weight per channel"),
+                 (torch.nn.Conv2d(3, 4, 3).weight, "a Conv2d's weight (an nn.Parameter that requires grad)")]
+        for weight, what in cases:
+            _expect_per_channel(fn, weight, what)
+
+    return run_checks("per-channel int8 quantisation", fn, [("hand-made weights", hand_made),
+                                                            ("random weights, float32 and float64", random_weights)])

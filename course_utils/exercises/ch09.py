@@ -1,4 +1,4 @@
-"""Checkers for chapter 09's exercises (alpha compositing, a Lucas–Kanade step, the bad-pixel rate)."""
+"""Checkers for chapter 09's exercises (alpha compositing, the Chamfer distance, farthest-point sampling)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from ..checks import (
     expect_close,
     expect_shape,
     expect_type,
-    is_real,
     run_checks,
 )
 
@@ -82,98 +81,149 @@ def check_composite(fn):
                                                 ("empty, opaque and one-sample rays, float64", edge_rays)])
 
 
-def check_lucas_kanade_step(fn):
-    """``fn(ix, iy, it) -> (dx, dy)`` for one window, solving the 2 × 2 least-squares system."""
-    def known_motion(fn):
-        generator = np.random.default_rng(0)
-        for dx, dy in ((0.6, -0.3), (-0.2, 0.9)):
-            ix, iy = generator.normal(size=(7, 7)), generator.normal(size=(7, 7))
-            it = -(ix * dx + iy * dy)  # exact brightness constancy for a motion (dx, dy)
-            got = call(fn, ix, iy, it)
-            if not isinstance(got, tuple) or len(got) != 2:
-                raise CheckFailed("return a pair (dx, dy)")
-            if not all(is_real(v) for v in got):
-                raise CheckFailed("return two Python numbers")
-            if np.allclose(got, (-dx, -dy), atol=1e-6):
-                raise CheckFailed("the sign is flipped: the equation is Ix·dx + Iy·dy + It = 0, so b = −(ΣIx·It, ΣIy·It)")
-            if np.allclose(got, (dy, dx), atol=1e-6):
-                raise CheckFailed("dx and dy are swapped")
-            if not np.allclose(got, (dx, dy), atol=1e-6):
-                raise CheckFailed(f"a window moved by ({dx}, {dy}) gave {got}")
+def _kd_tree_chamfer(a: torch.Tensor, b: torch.Tensor):
+    """SciPy's k-d tree: the Chamfer distance and its analytic gradients w.r.t. a and b (float64)."""
+    from scipy.spatial import cKDTree
 
-    def noisy(fn):
-        generator = np.random.default_rng(1)
-        ix, iy = generator.normal(size=(9, 9)), generator.normal(size=(9, 9))
-        it = -(ix * 0.4 + iy * 0.1) + 0.05 * generator.normal(size=(9, 9))
-        a = np.array([[np.sum(ix * ix), np.sum(ix * iy)], [np.sum(ix * iy), np.sum(iy * iy)]])
-        expected = np.linalg.solve(a, -np.array([np.sum(ix * it), np.sum(iy * it)]))
-        if not np.allclose(call(fn, ix, iy, it), expected, atol=1e-6):
-            raise CheckFailed("with noise the answer is the least-squares solution of the normal equations "
-                              "(AᵀA)v = −Aᵀb, not a solution of one pixel's equation")
-
-    def other_windows(fn):
-        generator = np.random.default_rng(2)
-        for shape, dx, dy in (((3, 3), 1.5, 0.0), ((5, 11), -0.7, -1.2), ((15, 15), 0.0, 0.25)):
-            ix, iy = generator.normal(size=shape), generator.normal(size=shape) * 2
-            it = -(ix * dx + iy * dy) + 0.01 * generator.normal(size=shape)
-            a = np.array([[np.sum(ix * ix), np.sum(ix * iy)], [np.sum(ix * iy), np.sum(iy * iy)]])
-            expected = np.linalg.solve(a, -np.array([np.sum(ix * it), np.sum(iy * it)]))
-            got = call(fn, ix, iy, it)
-            if not isinstance(got, tuple) or len(got) != 2 or not np.allclose(got, expected, atol=1e-6):
-                raise CheckFailed(f"for a {shape[0]}×{shape[1]} window the least-squares motion is "
-                                  f"({expected[0]:.4f}, {expected[1]:.4f}), got {got}")
-
-    return run_checks("Lucas–Kanade step", fn, [("exact motions", known_motion), ("with noise", noisy),
-                                                ("other window sizes", other_windows)])
+    a_np, b_np = a.detach().double().numpy(), b.detach().double().numpy()
+    a_to_b, nearest_in_b = cKDTree(b_np).query(a_np)
+    b_to_a, nearest_in_a = cKDTree(a_np).query(b_np)
+    value = float(np.mean(a_to_b ** 2) + np.mean(b_to_a ** 2))
+    # d/da_i: its own term 2(a_i − b_nn(i))/N, plus 2(a_i − b_j)/M for every b_j whose nearest point is a_i
+    grad_a = 2 * (a_np - b_np[nearest_in_b]) / len(a_np)
+    grad_b = 2 * (b_np - a_np[nearest_in_a]) / len(b_np)
+    np.add.at(grad_a, nearest_in_a, -2 * (b_np - a_np[nearest_in_a]) / len(b_np))
+    np.add.at(grad_b, nearest_in_b, -2 * (a_np - b_np[nearest_in_b]) / len(a_np))
+    return value, torch.from_numpy(grad_a), torch.from_numpy(grad_b)
 
 
-def check_bad_pixel_rate(fn):
-    """``fn(estimate, truth, threshold) -> float``: share of valid pixels off by more than ``threshold``."""
-    def table(fn):
-        truth = np.array([[10.0, 12.0, np.inf, 5.0], [0.0, 8.0, 20.0, 6.0]])  # inf and 0 are "no ground truth"
-        estimate = np.array([[10.5, 15.0, 3.0, 5.2], [1.0, 10.0, 17.5, 6.1]])
-        # valid errors 0.5, 3, 0.2, 2 (not > 2), 2.5, 0.1: 2 of 6 are bad
-        got = call(fn, estimate, truth, 2.0)
-        if not is_real(got):
-            raise CheckFailed(f"return a Python float, got {type(got).__name__}")
-        if math.isclose(got, 100 / 3):
-            raise CheckFailed("return a fraction, not a percentage")
-        if math.isclose(got, 3 / 6):
-            raise CheckFailed("an error of exactly 2 px is not *more than* 2 px: use >, not >=")
-        if math.isclose(got, 3 / 8) or math.isclose(got, 4 / 8):
-            raise CheckFailed("pixels without ground truth (0 or inf) must be left out")
-        if not math.isclose(got, 1 / 3):
-            raise CheckFailed(f"2 of the 6 valid pixels are off by more than 2 px (1/3); got {got}")
-        strict = call(fn, estimate, truth, 0.4)  # errors 0.5, 3, 2, 2.5 exceed 0.4: 4 of 6
-        if not math.isclose(strict, 4 / 6):
-            raise CheckFailed(f"with threshold 0.4, 4 of the 6 valid pixels are bad; got {strict} "
-                              "(use the threshold argument, not a fixed 2)")
+def _expect_chamfer(fn, a, b, what, atol=1e-5):
+    got = call(fn, a, b)
+    expect_type(got, torch.Tensor, f"the Chamfer distance of {what}")
+    if got.numel() != 1:
+        raise CheckFailed(f"return one number (a 0-dim tensor), got a tensor of shape {tuple(got.shape)}")
+    if got.dtype not in (torch.float32, torch.float64):
+        raise CheckFailed(f"the Chamfer distance should be a float tensor, got {got.dtype}")
+    expected, _, _ = _kd_tree_chamfer(a, b)
+    got = got.detach().double().reshape(()).item()
+    if math.isclose(got, expected, rel_tol=1e-5, abs_tol=atol):
+        return
+    a_np, b_np = a.double().numpy(), b.double().numpy()
+    squared = ((a_np[:, None] - b_np[None]) ** 2).sum(-1)
+    hints = [(np.sqrt(squared).min(1).mean() + np.sqrt(squared).min(0).mean(),
+              "that is with plain distances: square each nearest-neighbour distance"),
+             (squared.min(1).sum() + squared.min(0).sum(), "that is a sum over the points: take the mean of each direction"),
+             (squared.min(1).mean(), "that is only a → b: add the mean from each point of b to its nearest in a"),
+             (squared.min(0).mean(), "that is only b → a: add the mean from each point of a to its nearest in b")]
+    hint = next((f" — {text}" for value, text in hints
+                 if not math.isclose(value, expected, rel_tol=1e-6) and math.isclose(got, value, rel_tol=1e-5, abs_tol=atol)),
+                "")
+    raise CheckFailed(f"for {what} you return {got:.6g}, expected {expected:.6g}{hint}")
 
-    def invalid_kinds(fn):
-        truth = np.array([[10.0, -4.0, np.nan, 5.0, -np.inf], [7.0, 0.0, 3.0, -1.0, 9.0]])
-        estimate = np.array([[13.0, 1.0, 2.0, 5.5, 0.0], [7.1, 9.0, 0.5, -1.0, 12.5]])
-        # valid: 10, 5, 7, 3, 9 with errors 3, 0.5, 0.1, 2.5, 3.5 → 3 of 5 are bad at threshold 2
-        got = call(fn, estimate, truth)
-        if not is_real(got):
-            raise CheckFailed(f"return a Python float, got {type(got).__name__}")
-        if math.isclose(got, 4 / 7):  # what keeping the negative (and only dropping 0, NaN, ±inf) gives
-            raise CheckFailed("negative true disparities are not valid ground truth: keep only finite values > 0")
-        if not math.isclose(got, 3 / 5):
-            raise CheckFailed(f"with NaN, −inf, 0 and negative true disparities left out, 3 of the 5 valid pixels are "
-                              f"off by more than 2 px (0.6, with the default threshold 2); got {got}")
 
-    def random(fn):
-        generator = np.random.default_rng(3)
-        truth = generator.uniform(-5, 40, size=(12, 17))
-        truth[generator.random(truth.shape) < 0.1] = np.inf
-        estimate = truth + generator.normal(scale=3, size=truth.shape)
-        valid = np.isfinite(truth) & (truth > 0)
-        for threshold in (1.0, 3.0):
-            expected = float(np.mean(np.abs(estimate[valid] - truth[valid]) > threshold))
-            got = call(fn, estimate, truth, threshold)
-            if not is_real(got) or not math.isclose(got, expected, abs_tol=1e-9):
-                raise CheckFailed(f"for a random 12×17 disparity map and threshold {threshold} the bad-pixel rate is "
-                                  f"{expected:.4f}, got {got}")
+def check_chamfer_distance(fn):
+    """``fn(a N×D, b M×D) -> scalar tensor``: mean squared nearest-neighbour distance both ways, differentiable."""
+    def hand_made(fn):
+        a, b = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]), torch.tensor([[0.0, 0.0, 1.0]])
+        _expect_chamfer(fn, a, b, "a = {(0,0,0), (1,0,0)} and b = {(0,0,1)} (a → b: (1 + 2)/2, b → a: 1, total 2.5)")
+        _expect_chamfer(fn, b, a, "the same clouds swapped (the distance is symmetric)")
+        cloud = torch.tensor([[0.5, -1.0], [2.0, 3.0], [0.0, 0.0]], dtype=torch.float64)
+        _expect_chamfer(fn, cloud, cloud.flip(0), "a cloud and the same points in another order (distance 0)")
 
-    return run_checks("bad-pixel rate", fn, [("a 2 × 3 table", table), ("NaN, −inf and negative ground truth", invalid_kinds),
-                                             ("a random map, two thresholds", random)])
+    def random_clouds(fn):
+        generator = torch.Generator().manual_seed(0)
+        for (n, m, dim), dtype in (((50, 30, 3), torch.float32), ((1, 7, 3), torch.float64), ((7, 1, 3), torch.float32),
+                                   ((200, 120, 2), torch.float64), ((64, 64, 3), torch.float32)):
+            a = torch.randn(n, dim, generator=generator, dtype=dtype)
+            b = torch.randn(m, dim, generator=generator, dtype=dtype) * 0.8 + 0.3
+            _expect_chamfer(fn, a, b, f"random clouds of {n} and {m} points in {dim}-D ({dtype})")
+
+    def gradients(fn):
+        generator = torch.Generator().manual_seed(1)
+        for n, m, dtype in ((12, 20, torch.float64), (9, 4, torch.float32)):
+            a = torch.randn(n, 3, generator=generator, dtype=dtype).requires_grad_()
+            b = torch.randn(m, 3, generator=generator, dtype=dtype).requires_grad_()
+            loss = fn(a, b)
+            if not isinstance(loss, torch.Tensor) or not loss.requires_grad:
+                raise CheckFailed("the result has no autograd graph: a Chamfer loss must send gradients to both clouds "
+                                  "(avoid .item(), NumPy, SciPy's k-d tree or torch.no_grad)")
+            loss.sum().backward()
+            _, grad_a, grad_b = _kd_tree_chamfer(a, b)
+            for name, cloud, expected in (("a", a, grad_a), ("b", b, grad_b)):
+                if cloud.grad is None:
+                    raise CheckFailed(f"no gradient reaches cloud {name}")
+                expect_close(cloud.grad, expected, f"the gradient w.r.t. {name} ({n} and {m} points, {dtype})")
+
+    return run_checks("Chamfer distance", fn, [("hand-made clouds", hand_made),
+                                               ("random clouds of unequal sizes, float32 and float64", random_clouds),
+                                               ("gradients w.r.t. both clouds", gradients)])
+
+
+def _loop_farthest_points(points: torch.Tensor, k: int, start: int) -> list[int]:
+    """A plain-Python farthest-point sampling in float64: k passes over the points, first index wins ties."""
+    rows = points.double().tolist()
+    chosen = [start]
+    while len(chosen) < k:
+        best, best_distance = None, -1.0
+        for index, row in enumerate(rows):
+            distance = min(math.dist(row, rows[c]) for c in chosen)
+            if distance > best_distance:
+                best, best_distance = index, distance
+        chosen.append(best)
+    return chosen
+
+
+def _as_index_list(got, k: int) -> list[int]:
+    if isinstance(got, torch.Tensor):
+        if got.dtype.is_floating_point or got.dtype == torch.bool or got.dim() != 1:
+            raise CheckFailed(f"return a 1-D integer tensor of indices, got a {got.dtype} tensor of shape "
+                              f"{tuple(got.shape)}")
+        got = got.tolist()
+    elif isinstance(got, np.ndarray):
+        if got.dtype.kind not in "iu" or got.ndim != 1:
+            raise CheckFailed(f"return a 1-D array of integer indices, got {got.dtype} of shape {got.shape}")
+        got = got.tolist()
+    if not isinstance(got, (list, tuple)) or not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool)
+                                                      for i in got):
+        raise CheckFailed(f"return the indices (a 1-D int64 tensor or a list of ints), got {type(got).__name__}")
+    if len(got) != k:
+        raise CheckFailed(f"asked for k = {k} points, got {len(got)} indices")
+    return [int(i) for i in got]
+
+
+def _expect_farthest(fn, points, k, what, start=None):
+    """The default start (0) when ``start`` is None; otherwise it is passed as the third argument."""
+    got = _as_index_list(call(fn, points, k) if start is None else call(fn, points, k, start), k)
+    start = start or 0
+    expected = _loop_farthest_points(points, k, start)
+    if got == expected:
+        return
+    if got[0] != start:
+        raise CheckFailed(f"{what}: the first index should be start = {start}, got {got[0]}")
+    if len(set(got)) < len(got):
+        raise CheckFailed(f"{what}: you chose index {next(i for i in got if got.count(i) > 1)} twice, {got}; "
+                          "the next point is the farthest from *all* chosen points (the minimum distance to them)")
+    raise CheckFailed(f"{what}: expected indices {expected}, got {got}")
+
+
+def check_farthest_point_sampling(fn):
+    """``fn(points N×D, k, start=0) -> k indices``: greedy farthest-point sampling, ties to the first index."""
+    def hand_made(fn):
+        line = torch.tensor([[0.0], [1.0], [2.0], [10.0], [4.0]])
+        _expect_farthest(fn, line, 3, "points at x = 0, 1, 2, 10, 4 from index 0 (→ 0, 3, 4)")
+        _expect_farthest(fn, line, 3, "the same points from start = 3 (→ 3, 0, 4)", start=3)
+        square = torch.tensor([[0.0, 0.0], [1.0, 1.0], [1.0, 0.0], [0.0, 1.0], [0.5, 0.5]], dtype=torch.float64)
+        _expect_farthest(fn, square, 5, "a square's corners and centre (ties go to the first index: 0, 1, 2, 3, 4)")
+        _expect_farthest(fn, square, 1, "k = 1 from start = 4", start=4)
+
+    def random_clouds(fn):
+        generator = torch.Generator().manual_seed(0)
+        for (n, dim), k, start, dtype in (((100, 3), 10, 0, torch.float32), ((57, 2), 57, 13, torch.float64),
+                                          ((30, 3), 2, 29, torch.float32), ((40, 5), 8, 7, torch.float64)):
+            points = torch.randn(n, dim, generator=generator, dtype=dtype) * torch.tensor([3.0] + [1.0] * (dim - 1),
+                                                                                         dtype=dtype)
+            _expect_farthest(fn, points, k, f"{k} of {n} random {dim}-D points ({dtype}) from start = {start}",
+                             start=start or None)
+
+    return run_checks("farthest-point sampling", fn, [("hand-made points", hand_made),
+                                                      ("random clouds, float32 and float64", random_clouds)])
