@@ -128,7 +128,7 @@ def _expect_smoothed_loss(fn, logits: torch.Tensor, labels: torch.Tensor, smooth
         soft = -(torch.log_softmax(logits.detach().double(), 1) * _smoothed_targets(labels, classes, epsilon, True))
         if classes > 2 and epsilon > 0 and close(got, soft.sum(1).mean(), atol=1e-5):
             raise CheckFailed(f"{what}: your loss {float(got.detach()):.6g} spreads ε over the C − 1 other classes; "
-                              f"PyTorch's label smoothing (expected {float(expected):.6g}) gives every class ε/C, "
+                              f"PyTorch's label smoothing (expected {float(expected.detach()):.6g}) gives every class ε/C, "
                               "the true one included")
         expect_close(got, float(expected.detach()), f"{what}: your loss", atol=1e-5)
     if not got.requires_grad:
