@@ -1,5 +1,7 @@
 """Every checker accepts its reference solution and rejects the typical wrong answers."""
 
+import importlib
+
 import pytest
 import torch
 
@@ -793,8 +795,7 @@ def _iou_union_sum(boxes_a, boxes_b):
     return intersection / union
 
 
-@pytest.mark.parametrize("checker, right_answers, wrong_answers", STYLES, ids=lambda v: getattr(v, "__name__", ""))
-def test_right_answers_in_other_styles_pass_and_untried_wrong_answers_fail(checker, right_answers, wrong_answers):
+def _judge(checker, right_answers, wrong_answers):
     for description, right in right_answers:
         result = checker(right)
         assert result.status == "passed", f"{checker.__name__} rejected a right answer ({description}): {result.message}"
@@ -804,18 +805,32 @@ def test_right_answers_in_other_styles_pass_and_untried_wrong_answers_fail(check
         assert result.status == "failed", f"{checker.__name__} accepted a wrong answer: {description}"
 
 
+@pytest.mark.parametrize("checker, right_answers, wrong_answers", STYLES, ids=lambda v: getattr(v, "__name__", ""))
+def test_right_answers_in_other_styles_pass_and_untried_wrong_answers_fail(checker, right_answers, wrong_answers):
+    _judge(checker, right_answers, wrong_answers)
+
+
+# The transfer exercises (issue 19, point 3) keep their cases in one file per group of chapters; each entry: the
+# checker, the reference and right answers in other styles, and plausible wrong answers.
+TRANSFER_CASES = [case for module_name in ("test_exercises_transfer_00_03", "test_exercises_transfer_04_06",
+                                           "test_exercises_transfer_07_09")
+                  for case in importlib.import_module(module_name).TRANSFER_CASES]
+
+
+@pytest.mark.parametrize("checker, right_answers, wrong_answers", TRANSFER_CASES,
+                         ids=lambda v: getattr(v, "__name__", ""))
+def test_transfer_checkers_accept_right_answers_and_reject_wrong_ones(checker, right_answers, wrong_answers):
+    assert checker(_not_solved).status == "not solved"
+    assert len(right_answers) >= 2, "the reference solution and at least one right answer in another style"
+    _judge(checker, right_answers, wrong_answers)
+
+
 def test_every_checker_has_styles_and_wrong_answers():
-    import importlib
     import inspect
 
     checkers = {f for chapter in (ch00, ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09)
                 for name, f in inspect.getmembers(chapter, inspect.isfunction) if name.startswith("check_")}
-    covered = {checker for checker, _, _ in STYLES}
-    # the transfer exercises (issue 19, point 3) keep their cases in their own files
-    for module_name in ("test_exercises_transfer_00_03", "test_exercises_transfer_04_06",
-                        "test_exercises_transfer_07_09"):
-        module = importlib.import_module(module_name)
-        covered |= {checker for checker, _, _ in module.TRANSFER_CASES}
+    covered = {checker for checker, _, _ in STYLES + TRANSFER_CASES}
     assert checkers - covered == {ch08.check_export_dynamic}  # slow (ONNX export): its cases are in CH08 above
 
 
