@@ -4,6 +4,8 @@
 ``--nbval-lax`` option set in pyproject.toml.)
 """
 
+import ast
+import builtins
 import json
 import re
 from pathlib import Path
@@ -103,18 +105,30 @@ def test_readme_results_table_is_current():
         "README table is stale: python -m course_utils.results --update-readme"
 
 
+def _run_defining_cell(sources, name, namespace, path, visited):
+    """Execute the cell that defines ``name`` (class or function), after the cells defining the names it uses."""
+    for index, source in enumerate(sources):
+        if index not in visited and re.search(rf"^(class|def) {name}\b", source, re.MULTILINE):
+            visited.add(index)
+            used = {node.id for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Name)}
+            for needed in sorted(used - set(namespace) - set(dir(builtins)) - {name}):
+                _run_defining_cell(sources, needed, namespace, path, visited)  # e.g. a block from the cell before
+            exec(compile(source, f"{path.name}:{name}", "exec"), namespace)  # noqa: S102 - our own notebook
+            return
+
+
 def _model_class_from_notebooks(name):
-    """The class ``name`` from course_utils.models, else from the notebook cell that defines it, else from
-    course_utils.vit or course_utils.clip (chapters 06-07; the names of their parts, e.g. ``MLP``, are not unique)."""
+    """The class ``name`` from course_utils.models, else from the notebook cell that defines it (and the cells
+    defining what it uses), else from course_utils.vit or course_utils.clip (chapters 06-07; the names of their
+    parts, e.g. ``MLP``, are not unique)."""
     if hasattr(models, name):
         return getattr(models, name)
     for path in NOTEBOOKS:
-        for cell in _code_cells(_load(path)):
-            source = "".join(cell["source"])
-            if re.search(rf"^class {name}\(", source, re.MULTILINE):
-                namespace = {"torch": torch, "nn": nn, "__name__": "checkpoint_test"}
-                exec(compile(source, f"{path.name}:{name}", "exec"), namespace)  # noqa: S102 - our own notebook
-                return namespace[name]
+        sources = ["".join(cell["source"]) for cell in _code_cells(_load(path))]
+        if any(re.search(rf"^class {name}\(", source, re.MULTILINE) for source in sources):
+            namespace = {"torch": torch, "nn": nn, "__name__": "checkpoint_test"}
+            _run_defining_cell(sources, name, namespace, path, visited=set())
+            return namespace[name]
     for module in (vit, clip):
         if hasattr(module, name):
             return getattr(module, name)
