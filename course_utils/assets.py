@@ -16,8 +16,10 @@ Command line (for classrooms and CI)::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import http.client
+import io
 import os
 import re
 import shutil
@@ -405,14 +407,21 @@ def optional_weights(get, what: str):
 
     For the pretrained demos of a chapter: offline they print what they skip instead of failing.
     """
+    progress = io.StringIO()  # the fetch's "downloading …" lines: shown only when the download worked
     try:
-        return get()
+        with contextlib.redirect_stderr(progress):
+            weights = get()
     except AssetUnavailableError as err:
         attempts = [a for tried in err.tried.values() for a in tried]
         reason = attempts[-1] if attempts else str(err).splitlines()[0]
         print(f"Skipped: {what}, because the weights cannot be had on this machine ({reason})."
               + (f"\nTo run it, pre-fetch them on a connected machine: {err.prefetch}" if err.prefetch else ""))
         return None
+    except BaseException:
+        sys.stderr.write(progress.getvalue())
+        raise
+    sys.stderr.write(progress.getvalue())
+    return weights
 
 
 def hub_reachable(host: str = "huggingface.co", timeout: float = 5.0) -> bool:

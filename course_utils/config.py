@@ -167,6 +167,9 @@ def _configure_matplotlib(figure_format: str = "png") -> None:
         # draw nothing into the notebook, and its committed outputs would have no figures.
         shell.run_line_magic("matplotlib", "inline")
     matplotlib.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80, "axes.titlesize": 11})
+    from .viz import watch_figures
+
+    watch_figures()  # every figure is checked for a title and axis labels as it is drawn
     if shell is not None:
         from matplotlib_inline.backend_inline import set_matplotlib_formats
 

@@ -13,6 +13,7 @@ import argparse
 import datetime as _dt
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -54,6 +55,12 @@ def record_results(chapter: str, metrics: dict[str, float], headline: str, extra
     for name, value in metrics.items():
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
             raise ValueError(f"metric {name!r} must be a finite number, got {value!r}")
+    if os.environ.get("COURSE_CHECK_FIGURES") == "1":  # set by the test suite: the chapter's figures, checked
+        from .viz import FIGURE_PROBLEMS
+
+        if FIGURE_PROBLEMS:
+            raise AssertionError("figures that do not say what they show (title, axis labels):\n  "
+                                 + "\n  ".join(FIGURE_PROBLEMS))
     record = {
         "chapter": chapter,
         "title": CHAPTERS.get(chapter, ("?",))[0],

@@ -151,3 +151,65 @@ def plot_confusion_matrix(matrix, class_names, title: str = "Confusion matrix (r
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+# --- Figure hygiene: every figure says what it shows --------------------------------------------------------
+
+FIGURE_PROBLEMS: list[str] = []  # filled while figures are drawn (see watch_figures); read by the last cell
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text.replace("−", "-").replace("%", "").replace(",", ""))
+        return True
+    except ValueError:
+        return False
+
+
+def _shown_tick_labels(axis) -> list[str]:
+    return [t.get_text() for t in axis.get_ticklabels() if t.get_visible() and t.get_text().strip()]
+
+
+def figure_problems(fig) -> list[str]:
+    """What a drawn figure lacks: a title for each panel with axes (or one for the figure), and a label on every
+    axis that shows numbers. Panels without axes (images with ``axis("off")``), colour bars, axes whose tick
+    labels are category names, and twins of a titled panel are exempt. Call it after the figure was drawn."""
+    problems = []
+    suptitle = fig._suptitle.get_text().strip() if fig._suptitle is not None else ""
+    titled = {ax for ax in fig.axes if any(ax.get_title(loc).strip() for loc in ("center", "left", "right"))}
+    labels = [text for ax in fig.axes for text in (ax.get_xlabel(), ax.get_ylabel()) if text.strip()]
+    figure_name = suptitle or next((ax.get_title() for ax in fig.axes if ax.get_title().strip()), "") or (
+        f"untitled figure (axis labels {labels[:2]})" if labels else f"untitled figure of {len(fig.axes)} panels")
+    for index, ax in enumerate(fig.axes):
+        if not (ax.axison and ax.get_visible()) or hasattr(ax, "_colorbar") or ax.get_label() == "<colorbar>":
+            continue
+        name = next((ax.get_title(loc) for loc in ("center", "left", "right") if ax.get_title(loc).strip()),
+                    f"panel {index}")
+        twins = set(ax.get_shared_x_axes().get_siblings(ax)) | set(ax.get_shared_y_axes().get_siblings(ax))
+        if not (ax in titled or suptitle or (twins - {ax}) & titled):
+            problems.append(f"{figure_name!r}: panel {index} has no title (and the figure no suptitle)")
+        for letter, axis, label in (("x", ax.xaxis, ax.get_xlabel()), ("y", ax.yaxis, ax.get_ylabel())):
+            ticks = _shown_tick_labels(axis)
+            if ticks and all(_numeric(t) for t in ticks) and not label.strip():
+                problems.append(f"{figure_name!r}, {name!r}: the {letter} axis shows numbers but has no label")
+    return problems
+
+
+def watch_figures() -> None:
+    """Check every figure as it is rendered (inline display or savefig) and remember what it lacks in
+    :data:`FIGURE_PROBLEMS`; :func:`course_utils.results.record_results` reports them in fast mode."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    if getattr(FigureCanvasBase.print_figure, "_course_watched", False):
+        return
+    original = FigureCanvasBase.print_figure
+
+    def print_figure(self, *args, **kwargs):
+        result = original(self, *args, **kwargs)
+        for problem in figure_problems(self.figure):
+            if problem not in FIGURE_PROBLEMS:
+                FIGURE_PROBLEMS.append(problem)
+        return result
+
+    print_figure._course_watched = True
+    FigureCanvasBase.print_figure = print_figure

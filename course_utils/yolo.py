@@ -12,6 +12,9 @@ object for ``val``/``predict``/``export``.
 * :func:`train_into` - train from a yaml with Ultralytics and copy the weights into a given network.
 * :func:`wrap` - an ``ultralytics.YOLO`` around an existing network, with class names.
 * :func:`read_history` - the per-epoch losses from a run's ``results.csv``.
+* :func:`validated_epochs` / :func:`measured_history` - which epochs were validated; the rest's ``val_`` zeros
+  (Ultralytics writes 0 when ``val=False`` skips a validation) become NaN, so they are never plotted.
+* :func:`plot_losses` - training curves plus the validation points that were actually measured.
 * :class:`ShapesYOLOv8n` - chapter 03's detector class (YOLOv8n with ``nc`` classes), for loading its checkpoint.
 """
 
@@ -88,6 +91,61 @@ def read_history(run_dir: str | Path) -> dict[str, list[float]]:
     if "epoch" in history:
         history["epoch"] = [int(e) for e in history["epoch"]]
     return history
+
+
+def _epochs(history: dict[str, list[float]]) -> list[int]:
+    lengths = {len(v) for k, v in history.items() if k.startswith(("train_", "val_"))}
+    n_epochs = max(lengths, default=0)
+    return [int(e) for e in history.get("epoch") or range(1, n_epochs + 1)]
+
+
+def validated_epochs(history: dict[str, list[float]]) -> list[int]:
+    """The epochs at which Ultralytics ran validation.
+
+    With ``val=False`` it validates only after the last epoch and writes 0 in every ``val_`` column of the
+    other epochs: an epoch counts as validated when at least one of its ``val_`` values is not 0.
+    """
+    val_columns = [key for key in history if key.startswith("val_")]
+    return [epoch for index, epoch in enumerate(_epochs(history))
+            if any(history[key][index] != 0 for key in val_columns)]
+
+
+def measured_history(history: dict[str, list[float]]) -> dict[str, list[float]]:
+    """A copy of ``history`` whose ``val_`` values at epochs without validation are NaN.
+
+    Columns of a run that never validated are dropped, so no plot can show "0" for a loss nobody measured.
+    """
+    epochs = _epochs(history)
+    validated = set(validated_epochs(history))
+    if not validated:
+        return {key: list(values) for key, values in history.items() if not key.startswith("val_")}
+    return {key: ([v if epoch in validated else float("nan") for v, epoch in zip(values, epochs)]
+                  if key.startswith("val_") else list(values))
+            for key, values in history.items()}
+
+
+def plot_losses(history: dict[str, list[float]], losses=("box_loss", "cls_loss", "dfl_loss"),
+                title: str = "YOLO training losses"):
+    """One panel per loss: the training curve, and validation points only at the epochs that were validated."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    present = [loss for loss in losses if f"train_{loss}" in history]
+    if not present:
+        raise ValueError(f"history has none of {['train_' + loss for loss in losses]}; keys: {sorted(history)}")
+    measured, epochs, validated = measured_history(history), _epochs(history), validated_epochs(history)
+    where = "every epoch" if len(validated) == len(epochs) else f"epoch {', '.join(map(str, validated))} only"
+    fig, axes = plt.subplots(1, len(present), figsize=(5 * len(present), 3.4), squeeze=False, layout="constrained")
+    for ax, loss in zip(axes.flat, present):
+        ax.plot(epochs, measured[f"train_{loss}"], marker="o", markersize=3, label="train")
+        if validated and f"val_{loss}" in measured:
+            ax.plot(epochs, measured[f"val_{loss}"], marker="s", linestyle="--", label=f"validation ({where})")
+        ax.set(xlabel="epoch", ylabel=loss, title=f"{loss} per epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title + ("" if validated else " (no validation was run)"))
+    return fig
 
 
 def train_into(model: nn.Module, cfg: str, **train_kwargs: Any) -> dict[str, list[float]]:

@@ -24,12 +24,8 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10: the same parser, from PyPI (a course dependency there)
-    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 SLOW_FUNCTIONS = {"export_dynamic"}

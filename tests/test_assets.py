@@ -762,6 +762,22 @@ def test_optional_weights_returns_the_value_or_says_what_is_skipped(make_asset, 
     assert "python -m course_utils.assets fetch weights/absent" in message
 
 
+def test_optional_weights_shows_download_progress_only_when_the_download_worked(capsys):
+    def fails_after_announcing():
+        print("weights/x: downloading https://example.invalid/x.pt", file=sys.stderr)
+        raise assets.AssetUnavailableError("weights/x could not be had", {"weights/x": ["offline"]}, "")
+
+    def works_after_announcing():
+        print("weights/y: downloading https://example.invalid/y.pt", file=sys.stderr)
+        return "y.pt"
+
+    assert assets.optional_weights(fails_after_announcing, "the x demo") is None
+    skipped = capsys.readouterr()
+    assert "downloading" not in skipped.err and skipped.out.startswith("Skipped: the x demo")
+    assert assets.optional_weights(works_after_announcing, "the y demo") == "y.pt"
+    assert "weights/y: downloading" in capsys.readouterr().err
+
+
 def test_optional_weights_lets_other_errors_through():
     def broken():
         raise ValueError("a bug, not a missing file")

@@ -12,15 +12,11 @@ import contextlib
 import importlib
 import io
 import json
+import tomllib
 import types
 from pathlib import Path
 
 import pytest
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10: the same parser, from PyPI (a course dependency there)
-    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 RECORDS = json.loads((ROOT / "mutation" / "mutants.json").read_text())

@@ -110,6 +110,8 @@ def _run_defining_cell(sources, name, namespace, path, visited):
     for index, source in enumerate(sources):
         if index not in visited and re.search(rf"^(class|def) {name}\b", source, re.MULTILINE):
             visited.add(index)
+            # IPython magics (e.g. %%writefile, which saves the cell's code to a file) are not Python
+            source = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("%"))
             used = {node.id for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Name)}
             for needed in sorted(used - set(namespace) - set(dir(builtins)) - {name}):
                 _run_defining_cell(sources, needed, namespace, path, visited)  # e.g. a block from the cell before
@@ -133,6 +135,30 @@ def _model_class_from_notebooks(name):
         if hasattr(module, name):
             return getattr(module, name)
     raise AssertionError(f"no notebook defines class {name}")
+
+
+def notebook_definition(chapter, name, namespace=None):
+    """The class or function ``name`` as notebook ``chapter`` (e.g. "02") defines it in a cell, together with the
+    cells defining the names it uses: what a student edits, for comparing with its course_utils copy."""
+    path = next(p for p in NOTEBOOKS if p.name.startswith(f"{chapter}_"))
+    sources = ["".join(cell["source"]) for cell in _code_cells(_load(path))]
+    namespace = {"torch": torch, "nn": nn, "__name__": "notebook_definition", **(namespace or {})}
+    _run_defining_cell(sources, name, namespace, path, visited=set())
+    assert name in namespace, f"{path.name} defines no class or function {name}"
+    return namespace[name]
+
+
+def test_chapter_02_small_cnn_is_the_course_utils_model():
+    notebook_cnn = notebook_definition("02", "SmallCNN")
+    for kwargs in ({}, {"in_channels": 3, "widths": (8, 12), "hidden": 20, "num_classes": 4, "image_size": 32}):
+        reference, student = models.SmallCNN(**kwargs).eval(), notebook_cnn(**kwargs).eval()
+        student.load_state_dict(reference.state_dict())  # strict: the same parameter and buffer names
+        images = torch.randn(3, kwargs.get("in_channels", 1), kwargs.get("image_size", 28),
+                             kwargs.get("image_size", 28))
+        torch.testing.assert_close(student(images), reference(images))
+        torch.testing.assert_close(student.embed(images), reference.embed(images))
+    with pytest.raises(ValueError, match="divisible by 4"):
+        notebook_cnn(image_size=30)
 
 
 @pytest.mark.parametrize("path", CHECKPOINTS, ids=lambda p: p.stem)

@@ -36,6 +36,18 @@ def test_record_results_validates(isolated_repo, metrics, headline, message):
         results.record_results("00", metrics, headline=headline)
 
 
+def test_record_results_fails_on_figures_without_titles_or_labels_when_checking(isolated_repo, monkeypatch):
+    from course_utils import viz
+
+    config.setup("00")
+    monkeypatch.setattr(viz, "FIGURE_PROBLEMS", ["'loss': the x axis shows numbers but has no label"])
+    monkeypatch.delenv("COURSE_CHECK_FIGURES", raising=False)
+    results.record_results("00", {"accuracy": 0.9}, headline="accuracy")  # students are not stopped
+    monkeypatch.setenv("COURSE_CHECK_FIGURES", "1")
+    with pytest.raises(AssertionError, match="'loss': the x axis shows numbers but has no label"):
+        results.record_results("00", {"accuracy": 0.9}, headline="accuracy")
+
+
 def test_unknown_chapter_is_rejected(isolated_repo):
     with pytest.raises(ValueError, match="chapter must be one of"):
         results.results_path("42", "full")

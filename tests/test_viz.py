@@ -92,3 +92,46 @@ def test_confusion_matrix_counts_rows_true_columns_predicted():
         viz.confusion_matrix([0, 1], [0], num_classes=2)
     fig = viz.plot_confusion_matrix(matrix, ["a", "b", "c"])
     assert fig.axes[0].get_xlabel() == "predicted class"
+
+
+def test_figure_problems_names_missing_titles_and_labels_but_exempts_images_categories_and_shared_axes():
+    import io
+
+    fig, ax = plt.subplots()
+    ax.plot([1, 2, 3])
+    fig.savefig(io.BytesIO())
+    assert len(viz.figure_problems(fig)) == 3  # no title, no x label, no y label
+    ax.set(title="loss", xlabel="step", ylabel="value")
+    assert viz.figure_problems(fig) == []
+    fig, axes = plt.subplots(1, 3, sharey=True, figsize=(8, 2))
+    axes[0].plot([1, 2])
+    axes[0].set(xlabel="epoch", ylabel="accuracy")
+    axes[1].plot([1, 2])
+    axes[1].set(xlabel="epoch")
+    axes[2].imshow(np.zeros((4, 4)))
+    axes[2].axis("off")
+    fig.colorbar(axes[2].images[0])
+    fig.suptitle("shared y axis, one image")
+    fig.savefig(io.BytesIO())
+    assert viz.figure_problems(fig) == []  # inner y tick labels are hidden; the suptitle names the figure
+    fig, ax = plt.subplots()
+    ax.barh(["cat", "dog"], [0.2, 0.8])
+    ax.set_title("top-2")
+    fig.savefig(io.BytesIO())
+    assert viz.figure_problems(fig) == ["'top-2', 'top-2': the x axis shows numbers but has no label"]
+    plt.close("all")
+
+
+def test_watched_figures_are_recorded_once(monkeypatch):
+    import io
+
+    monkeypatch.setattr(viz, "FIGURE_PROBLEMS", [])
+    viz.watch_figures()
+    viz.watch_figures()  # idempotent: one wrapper
+    fig, ax = plt.subplots()
+    ax.plot([1, 2])
+    ax.set(title="untitled axes", ylabel="y")
+    fig.savefig(io.BytesIO())
+    fig.savefig(io.BytesIO())
+    assert viz.FIGURE_PROBLEMS == ["'untitled axes', 'untitled axes': the x axis shows numbers but has no label"]
+    plt.close("all")

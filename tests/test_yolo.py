@@ -40,6 +40,45 @@ def test_read_history_renames_columns(tmp_path):
         yolo.read_history(tmp_path / "nowhere")
 
 
+
+def _history_without_validation_until_the_end():
+    """What results.csv gives with val=False: 0 in every val_ column except after the last epoch."""
+    return {"epoch": [1, 2, 3], "train_box_loss": [3.0, 2.0, 1.5], "val_box_loss": [0.0, 0.0, 1.7],
+            "val_mAP50(B)": [0.0, 0.0, 0.9]}
+
+
+def test_validated_epochs_and_measured_history_drop_the_unmeasured_zeros():
+    history = _history_without_validation_until_the_end()
+    assert yolo.validated_epochs(history) == [3]
+    measured = yolo.measured_history(history)
+    assert np.isnan(measured["val_box_loss"][:2]).all() and measured["val_box_loss"][2] == 1.7
+    assert measured["train_box_loss"] == history["train_box_loss"] and history["val_box_loss"][0] == 0.0
+    every_epoch = {**history, "val_box_loss": [2.5, 2.0, 1.7], "val_mAP50(B)": [0.1, 0.5, 0.9]}
+    assert yolo.validated_epochs(every_epoch) == [1, 2, 3] and yolo.measured_history(every_epoch) == every_epoch
+    never = {**history, "val_box_loss": [0.0] * 3, "val_mAP50(B)": [0.0] * 3}
+    assert yolo.validated_epochs(never) == [] and sorted(yolo.measured_history(never)) == ["epoch", "train_box_loss"]
+
+
+def test_plot_losses_draws_only_measured_validation_points():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = yolo.plot_losses(_history_without_validation_until_the_end(), ("box_loss", "cls_loss"), title="t")
+    (ax,) = fig.axes  # cls_loss is not in the history: one panel
+    train_line, val_line = ax.get_lines()
+    assert list(train_line.get_ydata()) == [3.0, 2.0, 1.5]
+    val_y = np.asarray(val_line.get_ydata(), dtype=float)
+    assert np.isnan(val_y[:2]).all() and val_y[2] == 1.7, "unvalidated epochs must not be drawn as 0"
+    assert "epoch 3 only" in val_line.get_label() and ax.get_xlabel() == "epoch" and ax.get_ylabel() == "box_loss"
+    never = {"epoch": [1, 2], "train_box_loss": [2.0, 1.0], "val_box_loss": [0.0, 0.0]}
+    fig_never = yolo.plot_losses(never, ("box_loss",), title="t")
+    assert len(fig_never.axes[0].get_lines()) == 1 and "no validation" in fig_never._suptitle.get_text()
+    with pytest.raises(ValueError, match="train_seg_loss"):
+        yolo.plot_losses(never, ("seg_loss",))
+    plt.close("all")
+
 def test_ultralytics_keeps_the_torch_thread_count():
     from ultralytics.utils.torch_utils import select_device
 

@@ -5,7 +5,7 @@
 #   bash .ci/tracks/floors.sh                 # build anew and test; extra arguments go to pytest
 #   FLOORS_KEEP_VENV=1 bash .ci/tracks/floors.sh notebooks/08_deployment.ipynb
 source "$(dirname "$0")/common.sh"
-FLOORS_PYTHON="${FLOORS_PYTHON:-3.10}"   # requires-python's lower bound
+FLOORS_PYTHON="${FLOORS_PYTHON:-3.11}"   # requires-python's lower bound
 VENV="$TRACKS/floors"
 UV="$(uv_bin)"
 
