@@ -5,6 +5,8 @@ coverage releases that hangs the kernel start. The course measures coverage of `
 its unit tests, so notebook kernels run without coverage.
 """
 
+import os
+
 import nbval.plugin
 
 
@@ -14,3 +16,7 @@ def _no_kernel_coverage(*args, **kwargs):
 
 nbval.plugin.setup_coverage = _no_kernel_coverage
 nbval.plugin.teardown_coverage = _no_kernel_coverage
+
+# Every figure a notebook draws is checked for a title and axis labels (course_utils.viz.figure_problems): the
+# chapter's last cell (results.record_results) fails when one lacks them. The kernels inherit this variable.
+os.environ.setdefault("COURSE_CHECK_FIGURES", "1")

@@ -27,8 +27,6 @@ import tomllib
 from importlib import metadata
 from pathlib import Path
 
-from .config import repo_root
-
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 _EXTRAS = re.compile(r"^\s*[A-Za-z0-9][A-Za-z0-9._-]*\s*\[([^\]]*)\]")
 STOPPED = 1  # exit status when a missing package cannot be installed without changing an installed one
@@ -62,7 +60,11 @@ def course_requirements(pyproject: Path | None = None, extras=()) -> list[str]:
     An extra that names the course itself (``course_utils[local]``) is expanded into that extra's
     requirements, as pip does, instead of counting as "the course is installed".
     """
-    data = tomllib.loads((pyproject or repo_root() / "pyproject.toml").read_text(encoding="utf-8"))
+    if pyproject is None:
+        from .config import repo_root  # not at the top: the floors track runs this file before numpy is there
+
+        pyproject = repo_root() / "pyproject.toml"
+    data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
     project = data["project"]
     optional = project.get("optional-dependencies", {})
     me = canonical(project.get("name", ""))
@@ -83,6 +85,32 @@ def course_requirements(pyproject: Path | None = None, extras=()) -> list[str]:
     for extra in extras:
         add(extra)
     return requirements
+
+
+def floor_pins(requirements) -> list[str]:
+    """``name==floor`` for every requirement with a ``>=`` floor that applies here (the floors track's constraints).
+
+    A resolver asked for the lowest direct versions may still settle on a higher one when that is easier to
+    resolve (uv picked gradio 6.0 over a declared 5.22); pinning each floor makes the track test exactly the
+    floors, or fail saying which one cannot be installed.
+    """
+    from packaging.requirements import Requirement
+
+    pins = []
+    for text in requirements:
+        if not applies_here(text):
+            continue
+        requirement = Requirement(text)
+        floors = [spec.version for spec in requirement.specifier if spec.operator == ">="]
+        if floors:
+            pins.append(f"{requirement.name}=={max(floors, key=_version)}")
+    return pins
+
+
+def _version(text: str):
+    from packaging.version import Version
+
+    return Version(text)
 
 
 def missing_requirements(requirements) -> list[str]:

@@ -72,7 +72,7 @@ def record_results(chapter: str, metrics: dict[str, float], headline: str, extra
         "headline": headline,
         "metrics": {k: float(v) for k, v in metrics.items()},
         "versions": config.package_versions(("torch", "torchvision", *extra_packages)),
-        "recorded": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "recorded": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     path = results_path(chapter, record["mode"])
     path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
@@ -88,7 +88,7 @@ def experiment_path(chapter: str, name: str) -> Path:
     return config.results_dir() / "experiments" / f"{chapter}_{name}.json"
 
 
-def experiment(chapter: str, name: str, run: Callable[[], object]):
+def experiment(chapter: str, name: str, run: Callable[[], object], settings: object = None):
     """Run an experiment (seeds × variants, training included) — or, in presenter mode, replay its last full run.
 
     * full mode: calls ``run()``, saves its outcome (JSON: lists, dicts, numbers, strings) with the time it
@@ -97,19 +97,27 @@ def experiment(chapter: str, name: str, run: Callable[[], object]):
       full run without running anything, and says so — a live class sees the measured table in seconds;
       without a saved outcome it runs as in full mode;
     * fast mode: calls ``run()`` (its tiny sizes exercise the code) and saves nothing.
+
+    ``settings`` (JSON data: sizes, seeds, the recipe) are saved with the outcome; a presenter run replays
+    only an outcome saved with equal settings, and re-runs the experiment when they have changed since.
     """
     path = experiment_path(chapter, name)
+    settings = None if settings is None else json.loads(json.dumps(settings, allow_nan=False))  # tuples → lists
     if config.mode() == "full" and config.use_checkpoints() and path.exists():
         saved = json.loads(path.read_text(encoding="utf-8"))
-        print(f"replayed experiment {name!r} from the full run of {saved['recorded'][:10]} "
-              f"({saved['seconds'] / 60:.1f} min there; unset COURSE_USE_CHECKPOINTS to re-run it)")
-        return saved["outcome"]
+        if saved.get("settings") == settings:
+            print(f"replayed experiment {name!r} from the full run of {saved['recorded'][:10]} "
+                  f"({saved['seconds'] / 60:.1f} min there; unset COURSE_USE_CHECKPOINTS to re-run it)")
+            return saved["outcome"]
+        print(f"experiment {name!r}: its settings changed since the saved run, so it runs again")
     started = time.perf_counter()
     outcome = run()
     if config.mode() == "full":
         record = {"chapter": chapter, "experiment": name, "seconds": round(time.perf_counter() - started, 1),
                   "device": config.device_description(),
-                  "recorded": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "outcome": outcome}
+                  "recorded": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), "outcome": outcome}
+        if settings is not None:
+            record["settings"] = settings
         text = json.dumps(record, indent=1, allow_nan=False) + "\n"  # fails on what JSON cannot hold
         if json.loads(text)["outcome"] != outcome:
             raise TypeError(f"experiment {name!r}: run() must return JSON data (lists, dicts with string keys, "

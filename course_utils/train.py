@@ -173,7 +173,7 @@ def save_checkpoint(name: str, model: nn.Module, *, config_used: dict, metrics: 
         "metrics": {k: float(v) for k, v in metrics.items()},
         "history": {k: [float(x) for x in v] for k, v in (history or {}).items()},
         "torch_version": str(torch.__version__),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "mode": config.mode(),
     }
     path = checkpoint_path(name)

@@ -3,7 +3,11 @@
 The module and parameter names follow timm's ``VisionTransformer`` (``patch_embed.proj``, ``cls_token``,
 ``pos_embed``, ``blocks.N.attn.qkv`` …), so a timm ``state_dict`` loads into :class:`VisionTransformer`
 with ``strict=True`` and gives the same logits — the test suite checks ViT-Ti/S/B this way. Chapter 06
-teaches each piece; chapter 07 reuses the class as CLIP's image encoder.
+teaches each piece and writes the classes out in its notebook cells (the students' copy, to read and
+edit); ``tests/test_vit.py`` runs those cells and checks that they give the same state-dict keys and the
+same outputs as this module. This copy adds clear errors for wrong input shapes and position embeddings
+resampled to other image sizes (chapter 06's DINO crops); chapter 07 reuses the class as CLIP's image
+encoder.
 """
 
 from __future__ import annotations

@@ -94,3 +94,36 @@ def test_projector_makes_prefix_tokens_linear_or_mlp():
     assert linear(features).shape == mlp(features).shape == (5, 4, 32)
     assert isinstance(linear.mlp, torch.nn.Linear) and len(mlp.mlp) == 3
     assert torch.allclose(linear(2 * features) - linear(features), linear(features) - linear(0 * features), atol=1e-5)
+
+
+def test_the_notebooks_text_encoder_and_mini_clip_are_course_utils_clips(tokenizer):
+    """Chapter 07 writes TextEncoder and MiniCLIP out in cells; course_utils.clip keeps the same classes."""
+    from test_notebooks import ROOT, _code_cells, _load, _run_defining_cell
+
+    path = ROOT / "notebooks" / "07_clip_and_multimodal.ipynb"
+    sources = ["".join(cell["source"]) for cell in _code_cells(_load(path))]
+    namespace = {"torch": torch, "nn": torch.nn, "__name__": "notebook_cells"}
+    _run_defining_cell(sources, "MiniCLIP", namespace, path, visited=set())  # runs TextEncoder's cell first
+    config = {"vocab_size": len(scenes.VOCABULARY), "eos_id": tokenizer.eos_id, "embed_dim": 32}
+    torch.manual_seed(0)
+    ours = namespace["MiniCLIP"](**config).eval()
+    torch.manual_seed(0)
+    saved = clip.MiniCLIP(**config).eval()
+    assert list(ours.state_dict()) == list(saved.state_dict()), "the same parameter names, in the same order"
+    for name, tensor in saved.state_dict().items():  # the same seed gives the same initial weights
+        torch.testing.assert_close(ours.state_dict()[name], tensor, rtol=0, atol=0, msg=name)
+    with torch.no_grad():  # trained-looking weights: perturb them, then load the same ones into both
+        for parameter in saved.parameters():
+            parameter.add_(0.1 * torch.randn_like(parameter))
+    ours.load_state_dict(saved.state_dict())
+    images, combinations = scenes.sample(scenes.COMBINATIONS, 6, torch.Generator().manual_seed(1))
+    ids = tokenizer([scenes.caption(c) for c in combinations])
+    with torch.no_grad():
+        for mine, reference in zip(ours(images, ids), saved(images, ids)):
+            torch.testing.assert_close(mine, reference, rtol=0, atol=0)
+        torch.testing.assert_close(ours.encode_image(images, normalize=False),
+                                   saved.encode_image(images, normalize=False), rtol=0, atol=0)
+        torch.testing.assert_close(ours.encode_text(ids, normalize=False), saved.encode_text(ids, normalize=False),
+                                   rtol=0, atol=0)
+    with pytest.raises(ValueError, match="<eos>"):
+        ours.text(torch.full((1, 12), tokenizer.ids["a"]))

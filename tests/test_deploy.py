@@ -74,3 +74,67 @@ def test_onnx_session_falls_back_to_the_cpu_provider(tmp_path):
                               input_name="x", output_name="y")
     session = deploy.onnx_session(path, providers=["NoSuchExecutionProvider", "CPUExecutionProvider"])
     assert session.get_providers() == ["CPUExecutionProvider"]
+
+
+def _notebook_function(name, **namespace):
+    """``name`` as chapter 08's notebook defines it in a cell (the cell is run with ``namespace``)."""
+    from test_notebooks import ROOT, _code_cells, _load, _run_defining_cell
+
+    path = ROOT / "notebooks" / "08_deployment.ipynb"
+    sources = ["".join(cell["source"]) for cell in _code_cells(_load(path))]
+    namespace = {"__name__": "notebook_cells", **namespace}
+    _run_defining_cell(sources, name, namespace, path, visited=set())
+    return namespace[name]
+
+
+def _graph_summary(path):
+    graph = onnx.load(str(path)).graph
+    shape = [[d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+             for value in (*graph.input, *graph.output)]
+    return ([value.name for value in (*graph.input, *graph.output)], shape, [node.op_type for node in graph.node],
+            sorted((tensor.name, tuple(tensor.dims)) for tensor in graph.initializer))
+
+
+@pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
+def test_the_notebooks_export_onnx_is_course_utils_export_onnx(small_cnn, tmp_path, monkeypatch, dynamo):
+    from pathlib import Path
+
+    notebook_export = _notebook_function("export_onnx", Path=Path, torch=torch, onnx=onnx)
+    if not dynamo:
+        import builtins
+
+        real_import = builtins.__import__
+        monkeypatch.setattr(builtins, "__import__", lambda name, *a, **k: (_ for _ in ()).throw(ImportError(name))
+                            if name == "onnxscript" else real_import(name, *a, **k))
+    example = torch.zeros(2, 1, 28, 28)
+    ours = notebook_export(small_cnn, example, tmp_path / "ours" / "cnn.onnx")
+    theirs = deploy.export_onnx(small_cnn, example, tmp_path / "theirs" / "cnn.onnx")
+    assert _graph_summary(ours) == _graph_summary(theirs)
+    images = np.random.default_rng(0).standard_normal((3, 1, 28, 28)).astype(np.float32)
+    outputs = [deploy.onnx_session(path, threads=1).run(None, {"images": images})[0] for path in (ours, theirs)]
+    np.testing.assert_array_equal(*outputs)
+    fixed = notebook_export(nn.Linear(3, 2), torch.zeros(2, 3), tmp_path / "fixed.onnx", input_name="x",
+                            output_name="y", dynamic_batch=False)
+    assert _graph_summary(fixed)[:2] == (["x", "y"], [[2, 3], [2, 2]])
+
+
+def _timed_with_a_known_clock(measure, monkeypatch):
+    import time
+
+    ticks = iter(range(0, 10_000, 7))  # every clock reading comes 7 ms after the one before
+    monkeypatch.setattr(time, "perf_counter", lambda: next(ticks) / 1000)
+    calls, synced = [], []
+    latency = measure(lambda: calls.append(1), batch_size=4, warmup=3, repeats=9, synchronize=lambda: synced.append(1))
+    monkeypatch.undo()
+    return latency, len(calls), len(synced)
+
+
+def test_the_notebooks_measure_latency_is_course_utils_measure_latency(monkeypatch):
+    import time
+
+    notebook_measure = _notebook_function("measure_latency", time=time, deploy=deploy)
+    ours = _timed_with_a_known_clock(notebook_measure, monkeypatch)
+    assert ours == _timed_with_a_known_clock(deploy.measure_latency, monkeypatch)
+    assert ours[0].median_ms == pytest.approx(7) and ours[1:] == (12, 10)
+    with pytest.raises(ValueError, match="at least 2"):
+        notebook_measure(lambda: None, repeats=1)

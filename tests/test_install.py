@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import install
+from course_utils import config, install
 
 REPO = Path(__file__).resolve().parents[1]
 BOGUS = "surely-not-a-real-package-xyz>=1.0"
@@ -83,6 +83,30 @@ def test_requirement_name(requirement, name):
 def test_requirement_name_rejects_non_requirements(bad):
     with pytest.raises(ValueError, match="not a requirement string"):
         install.requirement_name(bad)
+
+
+# --- floor_pins (the floors track's constraints) --------------------------------------------------------
+def test_floor_pins_pin_every_floor_and_skip_the_rest():
+    requirements = ["numpy>=2.0", "torch>=2.10,<3", "tqdm", "pillow>=9,>=10.1", "ruff>=0.6; python_version < '3'",
+                    "open_clip_torch>=2.29"]
+    assert install.floor_pins(requirements) == ["numpy==2.0", "torch==2.10", "pillow==10.1", "open_clip_torch==2.29"]
+
+
+def test_floor_pins_cover_every_floored_course_requirement():
+    requirements = install.course_requirements(extras=["dev"])
+    pinned = {install.requirement_name(pin) for pin in install.floor_pins(requirements)}
+    floored = {install.requirement_name(r) for r in requirements if ">=" in r and install.applies_here(r)}
+    assert pinned == floored and "gradio" in pinned
+
+
+def test_the_floors_track_can_read_the_pins_before_numpy_is_installed():
+    """.ci/tracks/floors.sh runs install.py as a file in a venv that has only packaging: no package imports."""
+    script = (f"import runpy, sys; sys.modules['numpy'] = None; from pathlib import Path; "
+              f"ns = runpy.run_path({install.__file__!r}); "
+              f"print(ns['floor_pins'](ns['course_requirements'](Path({str(config.repo_root())!r}) / 'pyproject.toml', "
+              f"['dev'])))")
+    printed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert printed.strip() == str(install.floor_pins(install.course_requirements(extras=["dev"])))
 
 
 # --- course_requirements -------------------------------------------------------------------------------
@@ -173,7 +197,7 @@ def test_main_dry_run_on_the_real_requirements_installs_nothing(no_pip, capsys):
 
 
 def test_main_dry_run_lists_missing_without_installing(monkeypatch, no_pip, small_pyproject, capsys):
-    monkeypatch.setattr(install, "repo_root", lambda: small_pyproject.parent)
+    monkeypatch.setattr(config, "repo_root", lambda: small_pyproject.parent)
     assert install.main(["--dry-run"]) == 0
     assert capsys.readouterr().out.strip() == f"Missing: {BOGUS}"
 
@@ -251,7 +275,7 @@ def test_what_would_change_copes_with_output_that_is_not_a_report(pip_calls):
 
 
 def test_main_passes_extras_through(monkeypatch, pip_calls, small_pyproject):
-    monkeypatch.setattr(install, "repo_root", lambda: small_pyproject.parent)
+    monkeypatch.setattr(config, "repo_root", lambda: small_pyproject.parent)
     seen = []
     monkeypatch.setattr(install, "missing_requirements", lambda requirements: seen.append(requirements) or [])
     assert install.main(["--extra", "dev"]) == 0

@@ -157,3 +157,59 @@ def test_gemini_without_text_answers_an_empty_string(monkeypatch):
 
     _fake_google_genai(monkeypatch, FakeClient)
     assert multimodal.GeminiBackend().ask(_red_square(), "Describe.") == ""
+
+
+@pytest.fixture(scope="module")
+def notebook_backends():
+    """Chapter 07's GeminiBackend and OpenAIBackend, as its cells define them (their ``ask`` written out)."""
+    from test_notebooks import ROOT, _code_cells, _load, _run_defining_cell
+
+    path = ROOT / "notebooks" / "07_clip_and_multimodal.ipynb"
+    sources = ["".join(cell["source"]) for cell in _code_cells(_load(path))]
+    namespace = {"multimodal": multimodal, "__name__": "notebook_cells"}
+    for name in ("GeminiBackend", "OpenAIBackend"):
+        _run_defining_cell(sources, name, namespace, path, visited=set())
+    return namespace["GeminiBackend"], namespace["OpenAIBackend"]
+
+
+@pytest.mark.parametrize("base_url", [None, "http://127.0.0.1:8000/v1"], ids=["responses", "chat-completions"])
+def test_the_notebooks_openai_backend_sends_what_course_utils_sends(notebook_backends, monkeypatch, base_url):
+    class FakeOpenAI:
+        def __init__(self, api_key, base_url):
+            calls.append(("client", api_key, base_url))
+            self.responses = types.SimpleNamespace(create=lambda **kw: calls.append(("responses", kw))
+                                                   or types.SimpleNamespace(output_text="red"))
+            message = types.SimpleNamespace(message=types.SimpleNamespace(content="red"))
+            self.chat = types.SimpleNamespace(completions=types.SimpleNamespace(
+                create=lambda **kw: calls.append(("chat", kw)) or types.SimpleNamespace(choices=[message])))
+
+    monkeypatch.setitem(sys.modules, "openai", types.SimpleNamespace(OpenAI=FakeOpenAI))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    recorded = []
+    for backend_class in (notebook_backends[1], multimodal.OpenAIBackend):
+        calls = []
+        backend = backend_class("model-x", base_url=base_url)
+        answers = [backend.ask(_red_square(), "Colour?"), backend.ask(_red_square(), "Shape?")]
+        recorded.append((answers, calls))
+    assert recorded[0] == recorded[1]
+    assert [kind for kind, *_ in recorded[0][1]] == ["client", *["responses" if base_url is None else "chat"] * 2]
+
+
+def test_the_notebooks_gemini_backend_sends_what_course_utils_sends(notebook_backends, monkeypatch):
+    calls = []
+
+    class FakeClient:
+        def __init__(self, api_key):
+            calls.append(("client", api_key))
+            self.models = types.SimpleNamespace(generate_content=lambda model, contents: calls.append(
+                ("generate", model, contents)) or types.SimpleNamespace(text=None if len(calls) > 2 else "red"))
+
+    _fake_google_genai(monkeypatch, FakeClient)
+    recorded = []
+    for backend_class in (notebook_backends[0], multimodal.GeminiBackend):
+        calls.clear()
+        backend = backend_class("gemini-test")
+        answers = [backend.ask(_red_square(), "Colour?"), backend.ask(_red_square(), "Shape?")]
+        recorded.append((answers, list(calls)))
+    assert recorded[0] == recorded[1] and recorded[0][0] == ["red", ""]
+    assert issubclass(notebook_backends[0], multimodal.GeminiBackend)

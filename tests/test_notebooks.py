@@ -78,6 +78,15 @@ def test_no_figure_is_shown_twice(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_prose_placeholder_is_left(path):
+    """Text written after a measurement is drafted as a placeholder (TOY_RESULTS_TEXT): none may be committed."""
+    for index, cell in enumerate(_load(path)["cells"]):
+        if cell["cell_type"] == "markdown":
+            left = re.findall(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*_(?:TEXT|TODO|TBD)\b|\bTODO\b|\bTBD\b", "".join(cell["source"]))
+            assert not left, f"cell {index} still holds {left}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_anatomy_badge_objectives_setup_exercises_results(path):
     notebook = _load(path)
     chapter = path.stem[:2]

@@ -116,6 +116,24 @@ def test_an_experiment_runs_and_is_saved_in_full_mode_and_replayed_in_presenter_
     assert results.experiment_path("02", "never_run").exists()
 
 
+def test_a_presenter_run_replays_only_an_outcome_saved_with_the_same_settings(isolated_repo, monkeypatch, capsys):
+    calls = []
+
+    def run():
+        calls.append(1)
+        return {"gap": len(calls)}
+
+    assert results.experiment("06", "hunger", run, settings={"seeds": (0, 1), "max_steps": 1600}) == {"gap": 1}
+    monkeypatch.setenv("COURSE_USE_CHECKPOINTS", "1")
+    assert results.experiment("06", "hunger", run, settings={"seeds": [0, 1], "max_steps": 1600}) == {"gap": 1}
+    assert "replayed" in capsys.readouterr().out  # a tuple saved as a list is the same setting
+    assert results.experiment("06", "hunger", run, settings={"seeds": [0, 1, 2], "max_steps": 1600}) == {"gap": 2}
+    assert "settings changed" in capsys.readouterr().out
+    saved = json.loads(results.experiment_path("06", "hunger").read_text())
+    assert saved["settings"] == {"seeds": [0, 1, 2], "max_steps": 1600} and saved["outcome"] == {"gap": 2}
+    assert results.experiment("06", "hunger", run) == {"gap": 3}  # saved with settings, asked without: runs
+
+
 def test_fast_mode_runs_experiments_and_saves_nothing(isolated_repo, monkeypatch):
     monkeypatch.setenv("COURSE_FAST", "1")
     assert results.experiment("05", "samplers", lambda: {"ddim": 0.5}) == {"ddim": 0.5}

@@ -1,4 +1,12 @@
-"""course_utils.vit: the from-scratch ViT loads timm's weights and reproduces timm's logits."""
+"""course_utils.vit: the from-scratch ViT loads timm's weights and reproduces timm's logits; chapter 06's notebook
+cells define the same model."""
+
+import ast
+import functools
+import json
+import re
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import timm
@@ -91,3 +99,74 @@ def test_an_image_size_off_the_patch_grid_is_a_clear_error():
     model = VisionTransformer(image_size=28, patch_size=7, in_channels=1, dim=16, depth=1, num_heads=2)
     with pytest.raises(ValueError, match="20×28 is not divisible by patch_size 7"):
         model(torch.randn(1, 1, 20, 28))
+
+
+# --- chapter 06 writes these classes out in notebook cells; they must stay the same model as course_utils.vit
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "06_vit_from_scratch.ipynb"
+NOTEBOOK_CLASSES = ("PatchEmbedding", "MultiHeadSelfAttention", "MLP", "TransformerBlock", "VisionTransformer")
+
+
+@functools.cache
+def notebook_vit():
+    """The ViT classes as chapter 06 defines them: its defining cells, executed in notebook order."""
+    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
+    sources = ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"]
+    defining = [source for source in sources
+                if any(re.search(rf"^class {name}\(", source, re.MULTILINE) for name in NOTEBOOK_CLASSES)]
+    namespace = {"torch": torch, "nn": torch.nn, "F": torch.nn.functional, "__name__": "chapter_06"}
+    for source in defining:
+        tree = ast.parse(source)
+        assert all(isinstance(node, ast.ClassDef) for node in tree.body), \
+            "a cell defining the ViT's classes should hold only class definitions (its demo goes in the next cell)"
+        exec(compile(tree, NOTEBOOK.name, "exec"), namespace)  # noqa: S102 - the course's own notebook
+    missing = [name for name in NOTEBOOK_CLASSES if name not in namespace]
+    assert not missing, f"chapter 06 no longer defines {missing} in a notebook cell"
+    return SimpleNamespace(**{name: namespace[name] for name in NOTEBOOK_CLASSES})
+
+
+NOTEBOOK_CONFIGS = {
+    "mnist": {"image_size": 28, "patch_size": 7, "in_channels": 1, "num_classes": 10, "dim": 96, "depth": 6,
+              "num_heads": 4, "mlp_ratio": 2.0},
+    "features_only": {"image_size": 28, "patch_size": 7, "in_channels": 1, "num_classes": 0, "dim": 64,
+                      "depth": 4, "num_heads": 4, "mlp_ratio": 2.0},
+    "rgb_no_qkv_bias": {"image_size": 32, "patch_size": 8, "in_channels": 3, "num_classes": 5, "dim": 48,
+                        "depth": 2, "num_heads": 3, "qkv_bias": False},
+}
+
+
+@pytest.mark.parametrize("config", NOTEBOOK_CONFIGS, ids=str)
+def test_the_notebooks_vit_equals_course_utils_vit(config):
+    kwargs = NOTEBOOK_CONFIGS[config]
+    torch.manual_seed(0)
+    package = VisionTransformer(**kwargs).eval()
+    notebook = notebook_vit().VisionTransformer(**kwargs).eval()
+    theirs, ours = package.state_dict(), notebook.state_dict()
+    assert list(ours) == list(theirs), "the notebook's ViT and course_utils.vit name their parameters differently"
+    assert {k: v.shape for k, v in ours.items()} == {k: v.shape for k, v in theirs.items()}
+    notebook.load_state_dict(theirs, strict=True)
+    images = torch.randn(3, kwargs["in_channels"], kwargs["image_size"], kwargs["image_size"])
+    with torch.no_grad():
+        torch.testing.assert_close(notebook(images), package(images), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(notebook.embed(images), package.embed(images), rtol=1e-5, atol=1e-5)
+
+
+def test_the_notebooks_parts_equal_course_utils_parts():
+    from course_utils import vit
+
+    parts = notebook_vit()
+    pairs = [(parts.PatchEmbedding(32, 8, 3, 48), vit.PatchEmbedding(32, 8, 3, 48), torch.randn(2, 3, 32, 32)),
+             (parts.MultiHeadSelfAttention(48, 3), vit.MultiHeadSelfAttention(48, 3), torch.randn(2, 17, 48)),
+             (parts.TransformerBlock(48, 3, 2.0), vit.TransformerBlock(48, 3, 2.0), torch.randn(2, 17, 48))]
+    for notebook, package, inputs in pairs:
+        notebook.load_state_dict(package.state_dict(), strict=True)
+        with torch.no_grad():
+            torch.testing.assert_close(notebook(inputs), package(inputs), rtol=1e-5, atol=1e-5)
+    notebook_attention, package_attention = pairs[1][0], pairs[1][1]  # attention maps (section 8) agree too
+    notebook_attention.keep_attention = package_attention.keep_attention = True
+    with torch.no_grad():
+        notebook_attention(pairs[1][2])
+        package_attention(pairs[1][2])
+    torch.testing.assert_close(notebook_attention.attention, package_attention.attention)
+    with torch.device("meta"):
+        assert sum(p.numel() for p in parts.VisionTransformer().parameters()) == 86_567_656
