@@ -22,9 +22,9 @@ they agree in accuracy rather than bit for bit. Rounding differences grow as tra
 ``--dtype float64`` (and, say, ``--optimizer adam --lr 1e-3``) the two runs agree to about 1e-15 even after the
 loss has fallen a long way.
 
-The loop each process runs is :func:`train_steps`; a script can bring its own (chapter 08's notebook writes
-its loop to a file that calls ``main(loop=train_steps)``) while this module sets up the process group, the
-model, the data and the result file.
+The loop each process runs is :func:`train_steps`; ``--loop FILE`` replaces it with the ``train_steps`` a file
+defines (chapter 08's notebook writes its loop there from a cell, ``%%writefile``), while this module sets up the
+process group, the model, the data and the result file.
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ def train(steps: int, global_batch: int, lr: float, frozen_norm: bool, seed: int
 
 
 def main(argv: list[str] | None = None, loop: Callable[..., list[float]] | None = None) -> int:
-    """The command line; a script that defines its own training ``loop`` calls ``main(loop=...)``."""
+    """The command line (``--loop FILE``: a file's ``train_steps`` replaces the built-in loop; so does ``loop``)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--global-batch", type=int, default=128)

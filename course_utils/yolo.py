@@ -157,6 +157,10 @@ def train_into(model: nn.Module, cfg: str, **train_kwargs: Any) -> dict[str, lis
     from ultralytics import YOLO
 
     quiet()
+    if train_kwargs.get("project") and train_kwargs.get("name"):
+        # With exist_ok, Ultralytics reuses the run folder and *appends* to its results.csv: a re-run's
+        # history would start with the previous run's epochs (and a different version's columns).
+        (Path(train_kwargs["project"]) / train_kwargs["name"] / "results.csv").unlink(missing_ok=True)
     trainer = YOLO(cfg)
     bar = tqdm(total=train_kwargs.get("epochs", 100), desc=f"training {Path(cfg).stem}", unit="epoch")
 

@@ -118,6 +118,9 @@ def test_train_into_copies_the_trained_weights(tmp_path):
     with pytest.raises(ValueError, match="does not fit the given model"):
         yolo.train_into(DetectionModel("yolov8n.yaml", nc=5, verbose=False), "yolov8n.yaml", **yolo.train_arguments(
             data_yaml, tmp_path / "runs", "tiny2", epochs=1, imgsz=32, batch=4, val=False))
+    again = yolo.train_into(model, "yolov8n.yaml", **yolo.train_arguments(
+        data_yaml, tmp_path / "runs", "tiny", epochs=1, imgsz=32, batch=4, val=False))
+    assert again["epoch"] == [1], "a re-run into the same folder must not inherit the previous run's epochs"
 
 
 def test_shapes_yolov8n_is_chapter_03s_class_importable_and_picklable():
