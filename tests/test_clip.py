@@ -98,12 +98,9 @@ def test_projector_makes_prefix_tokens_linear_or_mlp():
 
 def test_the_notebooks_text_encoder_and_mini_clip_are_course_utils_clips(tokenizer):
     """Chapter 07 writes TextEncoder and MiniCLIP out in cells; course_utils.clip keeps the same classes."""
-    from test_notebooks import ROOT, _code_cells, _load, _run_defining_cell
+    from test_notebooks import notebook_definitions
 
-    path = ROOT / "notebooks" / "07_clip_and_multimodal.ipynb"
-    sources = ["".join(cell["source"]) for cell in _code_cells(_load(path))]
-    namespace = {"torch": torch, "nn": torch.nn, "__name__": "notebook_cells"}
-    _run_defining_cell(sources, "MiniCLIP", namespace, path, visited=set())  # runs TextEncoder's cell first
+    namespace = notebook_definitions("07_clip_and_multimodal.ipynb", "MiniCLIP", torch=torch, nn=torch.nn)
     config = {"vocab_size": len(scenes.VOCABULARY), "eos_id": tokenizer.eos_id, "embed_dim": 32}
     torch.manual_seed(0)
     ours = namespace["MiniCLIP"](**config).eval()

@@ -78,13 +78,9 @@ def test_onnx_session_falls_back_to_the_cpu_provider(tmp_path):
 
 def _notebook_function(name, **namespace):
     """``name`` as chapter 08's notebook defines it in a cell (the cell is run with ``namespace``)."""
-    from test_notebooks import ROOT, _code_cells, _load, _run_defining_cell
+    from test_notebooks import notebook_definitions
 
-    path = ROOT / "notebooks" / "08_deployment.ipynb"
-    sources = ["".join(cell["source"]) for cell in _code_cells(_load(path))]
-    namespace = {"__name__": "notebook_cells", **namespace}
-    _run_defining_cell(sources, name, namespace, path, visited=set())
-    return namespace[name]
+    return notebook_definitions("08_deployment.ipynb", name, **namespace)[name]
 
 
 def _graph_summary(path):

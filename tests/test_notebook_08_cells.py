@@ -25,13 +25,9 @@ needs_fashion_mnist = pytest.mark.skipif(not FASHION_MNIST, reason="Fashion-MNIS
 
 def _notebook_namespace(name, **namespace):
     """Run the cell of chapter 08 that defines ``name`` (and the cells defining what it uses)."""
-    from test_notebooks import _code_cells, _load, _run_defining_cell
+    from test_notebooks import notebook_definitions
 
-    path = ROOT / "notebooks" / "08_deployment.ipynb"
-    sources = ["".join(cell["source"]) for cell in _code_cells(_load(path))]
-    namespace = {"__name__": "notebook_cells", **namespace}
-    _run_defining_cell(sources, name, namespace, path, visited=set())
-    return namespace
+    return notebook_definitions("08_deployment.ipynb", name, **namespace)
 
 
 def _train(loop, rank, world, frozen_norm):

@@ -128,6 +128,15 @@ def _run_defining_cell(sources, name, namespace, path, visited):
             return
 
 
+def notebook_definitions(notebook: str, name: str, **namespace) -> dict:
+    """The namespace after running the cell of ``notebook`` that defines ``name`` (and the cells it needs)."""
+    path = ROOT / "notebooks" / notebook
+    sources = ["".join(cell["source"]) for cell in _code_cells(_load(path))]
+    namespace = {"__name__": "notebook_cells", **namespace}
+    _run_defining_cell(sources, name, namespace, path, visited=set())
+    return namespace
+
+
 def _model_class_from_notebooks(name):
     """The class ``name`` from course_utils.models, else from the notebook cell that defines it (and the cells
     defining what it uses), else from course_utils.vit or course_utils.clip (chapters 06-07; the names of their
